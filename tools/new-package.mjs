@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Scaffolds packages/<folder> with the workspace's build, test, lint and typecheck wiring.
+// usage: node tools/new-package.mjs <folder> <layer> [dep-folder ...]
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [folder, layer, ...deps] = process.argv.slice(2);
+if (!folder || !layer) {
+  console.error('usage: node tools/new-package.mjs <folder> <layer> [dep-folder ...]');
+  process.exit(2);
+}
+const root = join(import.meta.dirname, '..', 'packages', folder);
+if (existsSync(join(root, 'package.json'))) {
+  console.error(`packages/${folder} already has a package.json`);
+  process.exit(1);
+}
+mkdirSync(join(root, 'src'), { recursive: true });
+const name = folder === 'iommu-lab' ? 'iommu-lab' : `@iommu-lab/${folder}`;
+const depName = (d) => (d === 'iommu-lab' ? 'iommu-lab' : `@iommu-lab/${d}`);
+const pkg = {
+  name,
+  version: '0.1.0',
+  type: 'module',
+  license: 'MIT',
+  exports: {
+    '.': { '@iommu-lab/source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' },
+    './package.json': './package.json',
+  },
+  main: './dist/index.js',
+  types: './dist/index.d.ts',
+  files: ['dist', 'README.md'],
+  scripts: { build: 'tsup', typecheck: 'tsc -b' },
+  dependencies: Object.fromEntries(deps.map((d) => [depName(d), '0.1.0'])),
+  nx: { name: folder, tags: [`layer:${layer}`] },
+};
+const write = (file, text) => writeFileSync(join(root, file), text);
+write('package.json', JSON.stringify(pkg, null, 2) + '\n');
+write(
+  'tsconfig.json',
+  JSON.stringify(
+    {
+      extends: '../../tsconfig.base.json',
+      compilerOptions: { rootDir: 'src', outDir: 'out-tsc', tsBuildInfoFile: 'out-tsc/tsconfig.tsbuildinfo' },
+      include: ['src/**/*.ts'],
+      references: deps.map((d) => ({ path: `../${d}` })),
+    },
+    null,
+    2,
+  ) + '\n',
+);
+write('tsup.config.ts', "import { defineConfig } from 'tsup';\nimport { packageBuild } from '../../tsup.base';\n\nexport default defineConfig(packageBuild());\n");
+write('vitest.config.ts', "import { packageTests } from '../../vitest.base.ts';\n\nexport default packageTests();\n");
+write('eslint.config.mjs', "export { default } from '../../eslint.config.mjs';\n");
+console.log(`created packages/${folder} (${name}, layer:${layer})`);
