@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Scaffolds packages/<folder> with the workspace's build, test, lint and typecheck wiring.
-// usage: node tools/new-package.mjs <folder> <layer> [dep-folder ...]
+// usage: node tools/new-package.mjs <folder> <layer> [dep-folder ...] [--subpath name ...]
+// A --subpath (e.g. format, bench) becomes an extra entry src/<name>.ts exported as ./<name>.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [folder, layer, ...deps] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const subpaths = [];
+for (let i = args.indexOf('--subpath'); i >= 0; i = args.indexOf('--subpath')) subpaths.push(...args.splice(i, 2).slice(1));
+const [folder, layer, ...deps] = args;
 if (!folder || !layer) {
   console.error('usage: node tools/new-package.mjs <folder> <layer> [dep-folder ...]');
   process.exit(2);
@@ -24,6 +28,9 @@ const pkg = {
   license: 'MIT',
   exports: {
     '.': { '@iommu-lab/source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' },
+    ...Object.fromEntries(
+      subpaths.map((s) => [`./${s}`, { '@iommu-lab/source': `./src/${s}.ts`, types: `./dist/${s}.d.ts`, import: `./dist/${s}.js` }]),
+    ),
     './package.json': './package.json',
   },
   main: './dist/index.js',
@@ -48,7 +55,8 @@ write(
     2,
   ) + '\n',
 );
-write('tsup.config.ts', "import { defineConfig } from 'tsup';\nimport { packageBuild } from '../../tsup.base';\n\nexport default defineConfig(packageBuild());\n");
+const entries = ['index', ...subpaths].map((s) => `${s.includes('-') ? `'${s}'` : s}: 'src/${s}.ts'`).join(', ');
+write('tsup.config.ts', `import { defineConfig } from 'tsup';\nimport { packageBuild } from '../../tsup.base';\n\nexport default defineConfig(packageBuild({ ${entries} }));\n`);
 write('vitest.config.ts', "import { packageTests } from '../../vitest.base.ts';\n\nexport default packageTests();\n");
 write('eslint.config.mjs', "export { default } from '../../eslint.config.mjs';\n");
 console.log(`created packages/${folder} (${name}, layer:${layer})`);

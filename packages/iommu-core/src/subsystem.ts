@@ -33,6 +33,21 @@ export class IommuSubsystem {
     this.unitMap.set(unit.id, unit);
   }
 
+  /**
+   * Adds a unit and probes every PCI device of the host that names it as its IOMMU: the device
+   * joins a group and its DMA goes through the unit's hardware from now on.
+   */
+  bringUp(unit: IommuUnit): IommuDevice[] {
+    this.addUnit(unit);
+    const probed: IommuDevice[] = [];
+    for (const pci of this.host.devices) {
+      if (pci.iommu !== unit.id) continue;
+      probed.push(this.probeDevice(pci.bdf, unit, { rid: pci.rid, pci }));
+      pci.translator = unit.hw;
+    }
+    return probed;
+  }
+
   unit(id: string): IommuUnit {
     const u = this.unitMap.get(id);
     if (!u) throw new RangeError(`no IOMMU "${id}" (have: ${[...this.unitMap.keys()].join(', ') || 'none'})`);

@@ -15,6 +15,7 @@ export * from './process.js';
 export * from './pci.js';
 export * from './trace.js';
 export * from './host.js';
+export * from './bench-case.js';
 export * from './paging/pt-memory.js';
 export * from './paging/x86-64.js';
 export * from './paging/aarch64.js';
