@@ -1,0 +1,83 @@
+// A codec for a structure of little-endian qwords described field by field (bit ranges as the VT-d spec writes them).
+
+/** flag: one bit as boolean; num: a narrow field as number; addr: bits kept in place (an address); big: a wide field as bigint. */
+export type FieldKind = 'flag' | 'num' | 'addr' | 'big';
+
+export interface FieldDef {
+  readonly word: number;
+  readonly hi: number;
+  readonly lo: number;
+  readonly kind: FieldKind;
+}
+
+export type FieldValue<K extends FieldKind> = K extends 'flag' ? boolean : K extends 'num' ? number : bigint;
+export type FieldsOf<S extends Record<string, FieldDef>> = { [K in keyof S]: FieldValue<S[K]['kind']> };
+
+/** Field constructors: flag(word, bit), num(word, hi, lo), addr(word, hi, lo), big(word, hi, lo). */
+export const flag = (word: number, bit: number): FieldDef => ({ word, hi: bit, lo: bit, kind: 'flag' });
+export const num = (word: number, hi: number, lo: number): FieldDef => ({ word, hi, lo, kind: 'num' });
+export const addr = (word: number, hi: number, lo: number): FieldDef => ({ word, hi, lo, kind: 'addr' });
+export const big = (word: number, hi: number, lo: number): FieldDef => ({ word, hi, lo, kind: 'big' });
+
+function mask(hi: number, lo: number): bigint {
+  return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
+}
+
+/** Bits at and above `haw` of a qword: reserved in every address field (host address width). */
+export function aboveHaw(haw: number): bigint {
+  return mask(63, haw);
+}
+
+export interface EntryCodec<S extends Record<string, FieldDef>> {
+  readonly name: string;
+  /** Number of qwords (2 = 128-bit, 4 = 256-bit, 8 = 512-bit). */
+  readonly words: number;
+  readonly fields: S;
+  decode(words: readonly bigint[]): FieldsOf<S>;
+  /** The qwords of a (partial) field set; absent fields are zero. RangeError when a value does not fit. */
+  encode(fields: Partial<FieldsOf<S>>): bigint[];
+}
+
+export function defineEntry<S extends Record<string, FieldDef>>(name: string, words: number, fields: S): EntryCodec<S> {
+  return {
+    name,
+    words,
+    fields,
+    decode(w) {
+      const out: Record<string, unknown> = {};
+      for (const [k, f] of Object.entries(fields)) {
+        const v = (w[f.word] ?? 0n) & mask(f.hi, f.lo);
+        if (f.kind === 'flag') out[k] = v !== 0n;
+        else if (f.kind === 'addr') out[k] = v;
+        else if (f.kind === 'num') out[k] = Number(v >> BigInt(f.lo));
+        else out[k] = v >> BigInt(f.lo);
+      }
+      return out as FieldsOf<S>;
+    },
+    encode(values) {
+      const w = new Array<bigint>(words).fill(0n);
+      const vals = values as Record<string, unknown>;
+      for (const [k, f] of Object.entries(fields)) {
+        const x = vals[k];
+        if (x === undefined || x === false) continue;
+        const m = mask(f.hi, f.lo);
+        let v: bigint;
+        if (f.kind === 'flag') v = x ? m : 0n;
+        else if (f.kind === 'addr') {
+          v = BigInt(x as bigint);
+          if ((v & ~m) !== 0n) throw new RangeError(`${name}.${k}: 0x${v.toString(16)} is not an address in bits ${f.hi}:${f.lo}`);
+        } else {
+          v = BigInt(x as number | bigint) << BigInt(f.lo);
+          if (v < 0n || (v & ~m) !== 0n) throw new RangeError(`${name}.${k}: ${String(x)} does not fit bits ${f.hi}:${f.lo}`);
+        }
+        w[f.word] = w[f.word]! | v;
+      }
+      return w;
+    },
+  };
+}
+
+/** True when any bit of `reserved[i]` is set in `words[i]`. */
+export function hasReservedBits(words: readonly bigint[], reserved: readonly bigint[]): boolean {
+  return reserved.some((m, i) => ((words[i] ?? 0n) & m) !== 0n);
+}
