@@ -42,7 +42,7 @@ describe('IdSpace', () => {
     for (let i = 0; i < 1024; i++) s.alloc(0, 2047);
     expect(s.alloc(0, 2047)).toBe(1024);
     // Word 33 of the space covers IDs 1056..1087; take all but its top bit.
-    for (let i = 1025; i < 1087; i++) expect(s.insert(i)).toBe(true);
+    for (let i = 1025; i < 1087; i++) expect(s.alloc(i, i)).toBe(i);
     expect(s.alloc(1056, 1087)).toBe(1087);
   });
 
@@ -54,10 +54,9 @@ describe('IdSpace', () => {
     expect(s.has(0xffff_fffe)).toBe(true);
   });
 
-  it('insert refuses a taken ID and remove refuses a free one', () => {
+  it('remove refuses a free ID', () => {
     const s = new IdSpace();
-    expect(s.insert(42)).toBe(true);
-    expect(s.insert(42)).toBe(false);
+    expect(s.alloc(42, 42)).toBe(42);
     expect(s.alloc(42, 43)).toBe(43);
     expect(s.remove(44)).toBe(false);
     expect(s.remove(42)).toBe(true);

@@ -51,17 +51,6 @@ export class IdSpace {
     return -1;
   }
 
-  /** Takes exactly `id` (a custom allocator's answer); false when it is already taken. */
-  insert(id: number): boolean {
-    const ci = Math.floor(id / CHUNK_IDS);
-    let c = this.chunks.get(ci);
-    if (!c) this.chunks.set(ci, (c = new Uint32Array(WORDS + 1)));
-    const bit = id % CHUNK_IDS;
-    if ((c[bit >>> 5] & (1 << (bit & 31))) !== 0) return false;
-    this.mark(c, bit);
-    return true;
-  }
-
   /** Gives `id` back; false when it was not taken. */
   remove(id: number): boolean {
     const ci = Math.floor(id / CHUNK_IDS);
