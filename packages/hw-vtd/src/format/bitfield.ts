@@ -3,21 +3,21 @@
 /** flag: one bit as boolean; num: a narrow field as number; addr: bits kept in place (an address); big: a wide field as bigint. */
 export type FieldKind = 'flag' | 'num' | 'addr' | 'big';
 
-export interface FieldDef {
+export interface FieldDef<K extends FieldKind = FieldKind> {
   readonly word: number;
   readonly hi: number;
   readonly lo: number;
-  readonly kind: FieldKind;
+  readonly kind: K;
 }
 
 export type FieldValue<K extends FieldKind> = K extends 'flag' ? boolean : K extends 'num' ? number : bigint;
 export type FieldsOf<S extends Record<string, FieldDef>> = { [K in keyof S]: FieldValue<S[K]['kind']> };
 
 /** Field constructors: flag(word, bit), num(word, hi, lo), addr(word, hi, lo), big(word, hi, lo). */
-export const flag = (word: number, bit: number): FieldDef => ({ word, hi: bit, lo: bit, kind: 'flag' });
-export const num = (word: number, hi: number, lo: number): FieldDef => ({ word, hi, lo, kind: 'num' });
-export const addr = (word: number, hi: number, lo: number): FieldDef => ({ word, hi, lo, kind: 'addr' });
-export const big = (word: number, hi: number, lo: number): FieldDef => ({ word, hi, lo, kind: 'big' });
+export const flag = (word: number, bit: number): FieldDef<'flag'> => ({ word, hi: bit, lo: bit, kind: 'flag' });
+export const num = (word: number, hi: number, lo: number): FieldDef<'num'> => ({ word, hi, lo, kind: 'num' });
+export const addr = (word: number, hi: number, lo: number): FieldDef<'addr'> => ({ word, hi, lo, kind: 'addr' });
+export const big = (word: number, hi: number, lo: number): FieldDef<'big'> => ({ word, hi, lo, kind: 'big' });
 
 function mask(hi: number, lo: number): bigint {
   return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
