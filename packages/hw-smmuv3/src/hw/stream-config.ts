@@ -28,9 +28,13 @@ export class StreamConfig {
   vmid = 0;
   s2InputBits = 0;
   s2StartLevel = 0;
-  /** Index bits of the first stage-2 lookup (more than 9 with concatenated tables). */
+  /** Index bits of the first stage-2 lookup (more than 9 with concatenated tables), as a mask. */
   s2StartBits = 0;
+  s2StartMask = 0;
   s2OutputBits = 0;
+  /** Input and output limits in pages (2^(bits - 12)); 4 KiB-granule descriptors hold 48 address bits. */
+  s2InLimit = 0;
+  s2OutLimit = 0;
   s2TtbPfn = 0;
   s2Affd = false;
   s2Ptw = false;
@@ -49,13 +53,20 @@ export class CtxConfig {
   tag = 0;
   t0InputBits = 0;
   t0StartLevel = 0;
+  t0StartMask = 0;
+  /** Pages below this limit use TTB0. */
+  t0Limit = 0;
   ttb0Pfn = 0;
   epd0 = false;
   t1InputBits = 0;
   t1StartLevel = 0;
+  t1StartMask = 0;
+  /** Pages from this base up use TTB1. */
+  t1Base = 0;
   ttb1Pfn = 0;
   epd1 = true;
   outputBits = 0;
+  outLimit = 0;
   affd = false;
   ha = false;
   hd = false;
@@ -124,6 +135,9 @@ export function decodeSte(sid: number, w: Uint32Array, hw: SmmuHwConfig): Decode
     s.s2StartLevel = start;
     s.s2StartBits = startBits;
     s.s2OutputBits = ps;
+    s.s2StartMask = 2 ** startBits - 1;
+    s.s2InLimit = 2 ** (inputBits - 12);
+    s.s2OutLimit = 2 ** (Math.min(ps, 48) - 12);
     const ttb = addr52(w[6]!, w[7]!, 4);
     const tableBytes = 8 * 2 ** startBits;
     if (ttb % Math.max(tableBytes, 4096) !== 0 || ttb >= 2 ** ps) return bad;
@@ -149,6 +163,7 @@ export function decodeCd(ssid: number, w: Uint32Array, stream: StreamConfig, hw:
   if ((hi & (1 << 14)) === 0) return bad; // A: IDR0.TERM_MODEL = 1 aborts terminated transactions
   const c = new CtxConfig(ssid);
   c.outputBits = Math.min(addrSizeBits(hi & 7), hw.oas);
+  c.outLimit = 2 ** (Math.min(c.outputBits, 48) - 12);
   c.affd = (hi & (1 << 3)) !== 0;
   c.hd = (hi & (1 << 10)) !== 0;
   c.ha = (hi & (1 << 11)) !== 0;
@@ -165,6 +180,8 @@ export function decodeCd(ssid: number, w: Uint32Array, stream: StreamConfig, hw:
     if (t0sz < 16 || t0sz > 39 || ((lo >>> 6) & 3) !== 0) return bad; // TG0 4 KiB
     c.t0InputBits = 64 - t0sz;
     c.t0StartLevel = 4 - Math.ceil((c.t0InputBits - 12) / 9);
+    c.t0StartMask = 2 ** (c.t0InputBits - 12 - 9 * (3 - c.t0StartLevel)) - 1;
+    c.t0Limit = 2 ** (c.t0InputBits - 12);
     const ttb0 = addr52(w[2]!, w[3]!, 4);
     if (ttb0 >= 2 ** c.outputBits || ttb0 % 4096 !== 0) return bad;
     c.ttb0Pfn = ttb0 / 4096;
@@ -174,6 +191,8 @@ export function decodeCd(ssid: number, w: Uint32Array, stream: StreamConfig, hw:
     if (t1sz < 16 || t1sz > 39 || ((lo >>> 22) & 3) !== 2) return bad; // TG1 4 KiB
     c.t1InputBits = 64 - t1sz;
     c.t1StartLevel = 4 - Math.ceil((c.t1InputBits - 12) / 9);
+    c.t1StartMask = 2 ** (c.t1InputBits - 12 - 9 * (3 - c.t1StartLevel)) - 1;
+    c.t1Base = 2 ** 52 - 2 ** (c.t1InputBits - 12);
     const ttb1 = addr52(w[4]!, w[5]!, 4);
     if (ttb1 >= 2 ** c.outputBits || ttb1 % 4096 !== 0) return bad;
     c.ttb1Pfn = ttb1 / 4096;

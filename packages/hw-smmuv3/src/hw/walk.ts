@@ -29,8 +29,9 @@ function s2PermBits(r: boolean, w: boolean, x: boolean): number {
   return (r ? PERM_R_PRIV | PERM_R_USER : 0) | (w ? PERM_W_PRIV | PERM_W_USER : 0) | (x ? PERM_X_PRIV | PERM_X_USER : 0);
 }
 
-/** Pages covered by one entry at each level (4 KiB granule). */
+/** Pages covered by one entry at each level (4 KiB granule), and the reciprocals (exact: powers of two). */
 const SPAN = [134217728, 262144, 512, 1];
+const INV_SPAN = SPAN.map((s) => 1 / s);
 const TWO32 = 4294967296;
 // Descriptor bits 49:48 are RES0 with a 48-bit output address (50 is GP, 51 DBM): set, they are an Address size fault.
 
@@ -75,32 +76,34 @@ export class Walker {
    */
   s2(sc: StreamConfig, ipaPfn: number, cls: number, fetch: boolean): number {
     const f = this.fault;
-    if (ipaPfn >= 2 ** (sc.s2InputBits - 12)) return f.set(EVT.F_TRANSLATION, 1, cls, ipaPfn * 4096);
+    if (ipaPfn >= sc.s2InLimit) return f.set(EVT.F_TRANSLATION, 1, cls, ipaPfn * 4096);
     const buf = this.buf;
-    const limit = 2 ** (sc.s2OutputBits - 12);
+    const limit = sc.s2OutLimit;
     let table = sc.s2TtbPfn;
-    let mask = 2 ** sc.s2StartBits - 1;
+    let mask = sc.s2StartMask;
     for (let level = sc.s2StartLevel; level <= 3; level++) {
-      const span = SPAN[level]!;
-      const pa = table * 4096 + (((ipaPfn / span) >>> 0) & mask) * 8;
+      const pa = table * 4096 + (((ipaPfn * INV_SPAN[level]!) >>> 0) & mask) * 8;
       mask = 511;
       this.reads++;
       if (!this.mem.read64(pa, buf)) return f.set(EVT.F_WALK_EABT, 1, cls, pa);
       const lo = buf[0]!;
       const hi = buf[1]!;
       if ((lo & 1) === 0 || ((lo & 2) === 0 && (level === 0 || level === 3))) return f.set(EVT.F_TRANSLATION, 1, cls, ipaPfn * 4096);
-      const next = (hi & 0xffff) * 1048576 + (lo >>> 12);
-      if ((hi & 0x30000) !== 0 || next >= limit) return f.set(EVT.F_ADDR_SIZE, 1, cls, ipaPfn * 4096);
+      // bits 49:48 join the address so that one compare catches both them and an OA beyond the limit
+      const next = (hi & 0x3ffff) * 1048576 + (lo >>> 12);
+      if (next >= limit) return f.set(EVT.F_ADDR_SIZE, 1, cls, ipaPfn * 4096);
       if ((lo & 2) !== 0 && level < 3) {
         table = next;
         continue;
       }
       if ((lo & 0x400) === 0 && !sc.s2Affd) return f.set(EVT.F_ACCESS, 1, cls, ipaPfn * 4096);
+      const span = SPAN[level]!;
       const r = (lo & 0x40) !== 0;
       if (fetch && (!r || (sc.s2Ptw && (lo & 0x30) === 0))) return f.set(EVT.F_PERMISSION, 1, cls, ipaPfn * 4096);
       this.s2Perm = s2PermBits(r, (lo & 0x80) !== 0, (hi & 0x400000) === 0);
       this.s2Pages = span;
-      return next - (next % span) + (ipaPfn % span);
+      const low = span - 1;
+      return next - (next & low) + (ipaPfn & low);
     }
     return f.set(EVT.F_TRANSLATION, 1, cls, ipaPfn * 4096);
   }
@@ -113,29 +116,26 @@ export class Walker {
     const f = this.fault;
     let table: number;
     let level: number;
-    let bits: number;
+    let mask: number;
     let inPfn = iovaPfn;
-    if (!cd.epd0 && iovaPfn < 2 ** (cd.t0InputBits - 12)) {
+    if (!cd.epd0 && iovaPfn < cd.t0Limit) {
       table = cd.ttb0Pfn;
       level = cd.t0StartLevel;
-      bits = cd.t0InputBits;
+      mask = cd.t0StartMask;
     } else {
-      const base = 2 ** 52 - 2 ** (cd.t1InputBits - 12);
-      if (cd.epd1 || iovaPfn < base) return f.set(EVT.F_TRANSLATION, 0, EVT_CLASS_IN, 0);
+      if (cd.epd1 || iovaPfn < cd.t1Base) return f.set(EVT.F_TRANSLATION, 0, EVT_CLASS_IN, 0);
       table = cd.ttb1Pfn;
       level = cd.t1StartLevel;
-      bits = cd.t1InputBits;
-      inPfn = iovaPfn - base;
+      mask = cd.t1StartMask;
+      inPfn = iovaPfn - cd.t1Base;
     }
     const nested = sc.s2;
     const buf = this.buf;
-    const limit = 2 ** (cd.outputBits - 12);
-    let mask = 2 ** (bits - 12 - 9 * (3 - level)) - 1;
+    const limit = cd.outLimit;
     let apTable = 0;
     let xnTable = 0;
     for (; level <= 3; level++) {
-      const span = SPAN[level]!;
-      const index = ((inPfn / span) >>> 0) & mask;
+      const index = ((inPfn * INV_SPAN[level]!) >>> 0) & mask;
       mask = 511;
       let tablePa = table;
       if (nested) {
@@ -148,8 +148,8 @@ export class Walker {
       let lo = buf[0]!;
       const hi = buf[1]!;
       if ((lo & 1) === 0 || ((lo & 2) === 0 && (level === 0 || level === 3))) return f.set(EVT.F_TRANSLATION, 0, EVT_CLASS_IN, 0);
-      const next = (hi & 0xffff) * 1048576 + (lo >>> 12);
-      if ((hi & 0x30000) !== 0 || next >= limit) return f.set(EVT.F_ADDR_SIZE, 0, EVT_CLASS_IN, 0);
+      const next = (hi & 0x3ffff) * 1048576 + (lo >>> 12);
+      if (next >= limit) return f.set(EVT.F_ADDR_SIZE, 0, EVT_CLASS_IN, 0);
       if ((lo & 2) !== 0 && level < 3) {
         apTable |= (hi >>> 29) & 3;
         xnTable |= (hi >>> 27) & 3;
@@ -167,14 +167,15 @@ export class Walker {
         lo = (lo & ~0x80) >>> 0;
         this.mem.write64(pa, lo, hi);
       }
+      const span = SPAN[level]!;
       const ro = (lo & 0x80) !== 0 || (apTable & 2) !== 0;
       const el0 = (lo & 0x40) !== 0 && (apTable & 1) === 0;
       const pxn = (hi & 0x200000) !== 0 || (xnTable & 1) !== 0;
       const uxn = (hi & 0x400000) !== 0 || (xnTable & 2) !== 0;
       this.perm = PERM_R_PRIV | (ro ? 0 : PERM_W_PRIV) | (pxn ? 0 : PERM_X_PRIV) | (el0 ? PERM_R_USER | (ro ? 0 : PERM_W_USER) | (uxn ? 0 : PERM_X_USER) : 0);
       this.pages = span;
-      const out = next - (next % span) + (inPfn % span);
-      return out;
+      const low = span - 1;
+      return next - (next & low) + (inPfn & low);
     }
     return f.set(EVT.F_TRANSLATION, 0, EVT_CLASS_IN, 0);
   }
