@@ -1,5 +1,6 @@
 // @iommu-lab/iommu-core: the vendor plugin interface and the IOMMU core (drivers/iommu/iommu.c).
 export * from './uapi/iommufd.js';
+export * from './uapi/vfio.js';
 export * from './domain.js';
 export * from './gather.js';
 export * from './user-data.js';

@@ -15,6 +15,13 @@ export type IommuCap =
   | 'DIRTY_TRACKING'
   | 'PCI_ATS_SUPPORTED';
 
+/** struct iommu_resv_region: IOVA a device must not have mapped (MSI windows, RMRRs). */
+export interface IommuResvRegion {
+  readonly start: bigint;
+  readonly length: bigint;
+  readonly type: 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
+}
+
 /** What hw_info returns: the vendor struct's bytes and its iommu_hw_info_type. */
 export interface IommuHwInfo {
   readonly type: number;
@@ -32,6 +39,8 @@ export interface IommuOps {
   probeDevice(dev: IommuDevice): void;
   /** release_device: the device goes away; its domains are already detached. */
   releaseDevice?(dev: IommuDevice): void;
+  /** get_resv_regions: the device's reserved IOVA regions. */
+  getResvRegions?(dev: IommuDevice): IommuResvRegion[];
   /** capable: a per-device capability (IOMMU_CAP_*). */
   capable?(dev: IommuDevice, cap: IommuCap): boolean;
   /** hw_info: the vendor's iommu_hw_info_* struct for `dev`; type 0 (DEFAULT) asks for the native one. */

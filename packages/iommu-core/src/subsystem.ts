@@ -11,6 +11,8 @@ export interface ProbeOptions {
   pci?: PciDevice | null;
   /** Join the group of this device instead of getting a new one (devices without ACS isolation). */
   groupWith?: IommuDevice;
+  /** Driver data set before probe_device runs (a bus that creates its devices with it). */
+  priv?: unknown;
 }
 
 export class IommuSubsystem {
@@ -68,6 +70,7 @@ export class IommuSubsystem {
   probeDevice(name: string, unit: IommuUnit, opts: ProbeOptions): IommuDevice {
     if (this.deviceMap.has(name)) throw new RangeError(`device ${name} is probed twice`);
     const dev = new IommuDevice(name, opts.rid, unit, opts.pci ?? null);
+    if (opts.priv !== undefined) dev.priv = opts.priv;
     unit.ops.probeDevice(dev);
     let group: IommuGroup;
     if (opts.groupWith) {

@@ -20,6 +20,8 @@ export interface ViommuCore {
 
 /** A hardware queue a vIOMMU runs from guest memory (iommufd_hw_queue driver part). */
 export interface IommuHwQueue {
+  /** A queue that must outlive this one (iommufd_hw_queue_depend). */
+  readonly dependsOn?: IommuHwQueue | null;
   destroy?(): void;
 }
 
@@ -37,8 +39,8 @@ export interface IommuViommu {
   vdeviceInit?(dev: IommuDevice, virtId: bigint): void;
   /** vdevice destroy: the vDEVICE is going away. */
   vdeviceDestroy?(dev: IommuDevice, virtId: bigint): void;
-  /** hw_queue_init_phys: a hardware queue of `type` at host physical `pa` (length bytes, contiguous). */
-  hwQueueAlloc?(type: number, index: number, pa: number, length: number): IommuHwQueue;
+  /** hw_queue_init_phys: a hardware queue of `type` at nest-parent IOVA `iova`, host physical `pa` (contiguous). */
+  hwQueueAlloc?(type: number, index: number, iova: bigint, pa: number, length: number): IommuHwQueue;
   /** The largest hardware-queue index + 1 the vIOMMU supports for `type`, or 0 for an unsupported type. */
   hwQueueMax?(type: number): number;
   /** destroy: the vIOMMU object is freed. */
