@@ -45,7 +45,7 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
 
   destroy(): void {
     if (this.ioas) this.changeIoas(null);
-    this.ctx.file?.put();
+    if (!this.internal) this.ctx.file?.put();
   }
 
   /** iommufd_access_change_ioas */
@@ -235,3 +235,12 @@ export function accessDestroy(access: IommufdAccess): void {
   access.ctx.destroyUser(access);
 }
 
+
+/** iommufd_access_create_internal: for iommufd's own users (HW queues); holds no file reference. */
+export function accessCreateInternal(ctx: IommufdCtx): IommufdAccess {
+  const access = new IommufdAccess(ctx, null);
+  ctx.allocId(access);
+  access.get();
+  ctx.finalize(access);
+  return access;
+}

@@ -99,12 +99,12 @@ export class IommufdCtx {
    * iommufd_object_remove: removes an object whose only user is the table (EBUSY otherwise,
    * ENOENT when absent), optionally leaving a tombstone so its ID is never reused.
    */
-  remove(id: number, opts: { tombstone?: boolean; expect?: IommufdObject } = {}): void {
+  remove(id: number, opts: { tombstone?: boolean; expect?: IommufdObject; wait?: boolean } = {}): void {
     const o = this.objects.get(id);
     if (!o || typeof o === 'symbol' || (opts.expect && o !== opts.expect)) throw new ErrnoError('ENOENT', 'ioctl', `no object ${id}`);
+    // REMOVE_WAIT: a kernel user revokes the references it lent out (pre_destroy) before the check.
+    if (opts.wait) o.preDestroy();
     if (o.users !== 1) throw new ErrnoError('EBUSY', 'ioctl', `object ${id} (${o.type}) is in use by ${o.users - 1} other user(s)`);
-    o.preDestroy();
-    if (o.users !== 1) throw new ErrnoError('EBUSY', 'ioctl', `object ${id} (${o.type}) is in use`);
     if (opts.tombstone) this.objects.set(id, TOMBSTONE);
     else this.objects.delete(id);
     if (this.vfioIoas === o) this.vfioIoas = null;
@@ -115,7 +115,7 @@ export class IommufdCtx {
   /** iommufd_object_destroy_user: a kernel user drops its reference and the object goes. */
   destroyUser(obj: IommufdObject, tombstone = false): void {
     obj.put();
-    this.remove(obj.id, { tombstone, expect: obj });
+    this.remove(obj.id, { tombstone, expect: obj, wait: true });
   }
 
   /** iommufd_fops_release: destroys leaf objects (users == 1) repeatedly until none are left. */

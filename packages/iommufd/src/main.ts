@@ -2,6 +2,16 @@
 import {
   IOMMU_DESTROY,
   iommu_destroy,
+  IOMMU_FAULT_QUEUE_ALLOC,
+  iommu_fault_alloc,
+  IOMMU_HW_QUEUE_ALLOC,
+  iommu_hw_queue_alloc,
+  IOMMU_VDEVICE_ALLOC,
+  iommu_vdevice_alloc,
+  IOMMU_VEVENTQ_ALLOC,
+  iommu_veventq_alloc,
+  IOMMU_VIOMMU_ALLOC,
+  iommu_viommu_alloc,
   IOMMU_GET_HW_INFO,
   iommu_hw_info,
   IOMMU_HWPT_ALLOC,
@@ -38,6 +48,11 @@ import {
 } from '@iommu-lab/iommu-core';
 import { copyStructFromUser, ErrnoError, type FileOps, type Host, type IoctlArg, OpenFile, type Process, userArg } from '@iommu-lab/platform';
 import { ioctlIoasChangeProcess } from './change-process.js';
+import { ioctlFaultQueueAlloc } from './fault.js';
+import { ioctlHwQueueAlloc } from './hw-queue.js';
+import { ioctlVdeviceAlloc } from './vdevice.js';
+import { ioctlVeventqAlloc } from './veventq.js';
+import { ioctlViommuAlloc } from './viommu.js';
 import { IommufdCtx } from './context.js';
 import { ioctlGetHwInfo } from './hw-info.js';
 import { ioctlHwptAlloc, ioctlHwptGetDirtyBitmap, ioctlHwptInvalidate, ioctlHwptSetDirtyTracking } from './hwpt-ioctl.js';
@@ -59,7 +74,9 @@ export class IommufdSubsystem {
   constructor(readonly host: Host) {
     const ops = [
       ioctlOp(IOMMU_DESTROY, iommu_destroy, 'id', (u) => void u.ctx.remove(u.cmd.id)),
+      ioctlOp(IOMMU_FAULT_QUEUE_ALLOC, iommu_fault_alloc, 'out_fault_fd', ioctlFaultQueueAlloc),
       ioctlOp(IOMMU_GET_HW_INFO, iommu_hw_info, '__reserved', ioctlGetHwInfo),
+      ioctlOp(IOMMU_HW_QUEUE_ALLOC, iommu_hw_queue_alloc, 'length', ioctlHwQueueAlloc),
       ioctlOp(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, '__reserved', ioctlHwptAlloc),
       ioctlOp(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, 'data', ioctlHwptGetDirtyBitmap),
       ioctlOp(IOMMU_HWPT_INVALIDATE, iommu_hwpt_invalidate, '__reserved', ioctlHwptInvalidate),
@@ -77,7 +94,10 @@ export class IommufdSubsystem {
       }),
       ioctlOp(IOMMU_IOAS_UNMAP, iommu_ioas_unmap, 'length', ioctlIoasUnmap),
       ioctlOp(IOMMU_OPTION, iommu_option, 'val64', ioctlOption),
+      ioctlOp(IOMMU_VDEVICE_ALLOC, iommu_vdevice_alloc, 'virt_id', ioctlVdeviceAlloc),
+      ioctlOp(IOMMU_VEVENTQ_ALLOC, iommu_veventq_alloc, 'out_veventq_fd', ioctlVeventqAlloc),
       ioctlOp(IOMMU_VFIO_IOAS, iommu_vfio_ioas, '__reserved', ioctlVfioIoas),
+      ioctlOp(IOMMU_VIOMMU_ALLOC, iommu_viommu_alloc, 'out_viommu_id', ioctlViommuAlloc),
     ];
     for (const op of ops) this.add(op);
   }
