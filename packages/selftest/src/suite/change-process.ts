@@ -1,0 +1,1 @@
+// Being ported from tools/testing/selftests/iommu/iommufd.c.
