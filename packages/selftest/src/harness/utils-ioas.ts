@@ -9,16 +9,27 @@ import {
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP,
 } from '@iommu-lab/iommu-core';
-import type { ErrnoName } from '@iommu-lab/platform';
+import type { ErrnoName, Process } from '@iommu-lab/platform';
 import { IOMMU_TEST_CMD, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../uapi/iommufd-test.js';
 import { BUFFER_SIZE, type SelfBase } from './env.js';
 import { ASSERT_EQ, ASSERT_NE, EXPECT_EQ, EXPECT_ERRNO, errnoOf } from './harness.js';
 
 type Num = number | bigint;
+
+/** enum iopt_pages_account_mode, as iommufd_utils.h copies it. */
+export const IOPT_PAGES_ACCOUNT_NONE = 0;
+export const IOPT_PAGES_ACCOUNT_USER = 1;
+export const IOPT_PAGES_ACCOUNT_MM = 2;
+
 const RW = IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
 
 export function ioctl(self: SelfBase, request: number, arg?: unknown, fd = self.fd): number {
   return self.env.proc.ioctl(fd, request, arg as never);
+}
+
+/** The same fixture seen from another process (after fork(), the helpers' ioctls are the child's). */
+export function inProcess<S extends SelfBase>(self: S, proc: Process): S {
+  return { ...self, env: Object.assign(Object.create(Object.getPrototypeOf(self.env) as object) as object, self.env, { proc }) };
 }
 
 export function _test_ioctl_destroy(self: SelfBase, id: number): number {
