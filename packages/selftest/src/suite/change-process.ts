@@ -76,12 +76,12 @@ suite.TEST_F<Self, Variant>('change_process', 'basic', (self, variant, m: Metada
   const cmd = { size: iommu_ioas_change_process.size, __reserved: 0 };
 
   // Expect failure if non-file maps exist
-  let iova = test_ioctl_ioas_map(self, self.env.buffer, PAGE_SIZE);
+  const iova = test_ioctl_ioas_map(self, self.env.buffer, PAGE_SIZE);
   EXPECT_ERRNO(m, 'EINVAL', () => ioctl(self, IOMMU_IOAS_CHANGE_PROCESS, cmd));
   test_ioctl_ioas_unmap(self, iova, PAGE_SIZE);
 
   // Change process works in current process.
-  iova = test_ioctl_ioas_map_file(self, self.env.mfd, 0, PAGE_SIZE);
+  test_ioctl_ioas_map_file(self, self.env.mfd, 0, PAGE_SIZE);
   ASSERT_EQ(0, ioctl(self, IOMMU_IOAS_CHANGE_PROCESS, cmd));
 
   // Change process works in another process
