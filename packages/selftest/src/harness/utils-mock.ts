@@ -168,9 +168,14 @@ export function test_cmd_get_hw_info_pasid(self: SelfBase, device_id: number): n
   return _test_cmd_get_hw_info(self, device_id, IOMMU_HW_INFO_TYPE_DEFAULT, 0n, 0)[1];
 }
 
-/** check_mock_iova: every mock page of the IOVA range maps the buffer (MD_CHECK_MAP). */
-export function check_mock_iova(self: SelfBase & { hwpt_id: number }, ptr: Num, iova: Num, length: Num): void {
-  ASSERT_EQ(0, ioctl(self, IOMMU_TEST_CMD, { size: 72, op: IOMMU_TEST_OP_MD_CHECK_MAP, id: self.hwpt_id, check_map: { iova: BigInt(iova), length: BigInt(length), uptr: BigInt(ptr) } }), 'MD_CHECK_MAP');
+/** check_mock_iova: every mock page of the IOVA range maps the buffer (MD_CHECK_MAP), in hwpt_id and in hwpt_ids[1] if set. */
+export function check_mock_iova(self: SelfBase & { hwpt_id: number; hwpt_ids?: number[] }, ptr: Num, iova: Num, length: Num): void {
+  const check_map_cmd = { size: 72, op: IOMMU_TEST_OP_MD_CHECK_MAP, id: self.hwpt_id, check_map: { iova: BigInt(iova), length: BigInt(length), uptr: BigInt(ptr) } };
+  ASSERT_EQ(0, ioctl(self, IOMMU_TEST_CMD, check_map_cmd), 'MD_CHECK_MAP');
+  if (self.hwpt_ids?.[1]) {
+    check_map_cmd.id = self.hwpt_ids[1];
+    ASSERT_EQ(0, ioctl(self, IOMMU_TEST_CMD, check_map_cmd), 'MD_CHECK_MAP hwpt_ids[1]');
+  }
 }
 
 /** Places bytes in a fresh page of the test process (a C struct on the stack or heap) and returns its address. */
