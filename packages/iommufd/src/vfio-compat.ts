@@ -110,23 +110,34 @@ function unmapDma(ctx: IommufdCtx, u: UserArg): number {
   const unmap = vfio_iommu_type1_dma_unmap.decode(u.read(0, minsz));
   if (unmap.argsz < minsz || unmap.flags & ~VFIO_DMA_UNMAP_FLAG_ALL) throw new ErrnoError('EINVAL', 'ioctl', 'argsz or flags');
   const ioas = compatIoas(ctx);
-  let unmapped: bigint;
+  let unmapped = 0n;
+  let err: unknown = null;
   if (unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL) {
     if (unmap.iova !== 0n || unmap.size !== 0n) throw new ErrnoError('EINVAL', 'ioctl', 'UNMAP_ALL with an iova or size');
-    unmapped = ioas.iopt.unmapRange(0n, ULONG_MAX);
+    try {
+      unmapped = ioas.iopt.unmapRange(0n, ULONG_MAX);
+    } catch (e) {
+      err = e;
+    }
   } else {
     if (ioas.iopt.disableLargePages) {
       const cuts = [unmap.iova + unmap.size - 1n];
       if (unmap.iova) cuts.push(unmap.iova - 1n);
       ioas.iopt.cut(cuts);
     }
-    if (unmap.size === 0n) throw new ErrnoError('EINVAL', 'ioctl', 'size is 0');
-    const last = unmap.iova + unmap.size - 1n;
-    if (last > ULONG_MAX) throw new ErrnoError('EOVERFLOW', 'ioctl', 'iova + size overflows');
-    unmapped = ioas.iopt.unmapRange(unmap.iova, last);
+    try {
+      if (unmap.size === 0n) throw new ErrnoError('EINVAL', 'ioctl', 'size is 0');
+      const last = unmap.iova + unmap.size - 1n;
+      if (last > ULONG_MAX) throw new ErrnoError('EOVERFLOW', 'ioctl', 'iova + size overflows');
+      unmapped = ioas.iopt.unmapRange(unmap.iova, last);
+    } catch (e) {
+      err = e;
+    }
   }
+  // The unmapped length goes back to user space also when the unmap failed.
   unmap.size = unmapped;
   u.write(0, vfio_iommu_type1_dma_unmap.encode(unmap).subarray(0, minsz));
+  if (err) throw err;
   return 0;
 }
 
