@@ -77,8 +77,8 @@ export const DEFAULT_SMMU_CONFIG: SmmuHwConfig = {
   gran4k: true,
   gran16k: false,
   gran64k: false,
-  // Arm (JEP106 0x43b), product 0x483 (an MMU-600-like part)
-  iidr: 0x4830043b,
+  // Arm (JEP106 0x43b) product 0x487 r1p1 (MMU-700 past the errata that make Linux refuse nesting)
+  iidr: 0x4871143b,
   aidr: 0x01,
   tlbSets: 1024,
   tlbWays: 4,
