@@ -51,9 +51,9 @@ export class MockViommu implements IommuViommu {
   /** mock_viommu_cache_invalidate: clears device cache entries named by vDEVICE ID. */
   cacheInvalidate(array: IommuUserDataArray): void {
     if (array.entry_num === 0 && array.type === IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST) return;
-    const cmds = iommuCopyStructFromFullUserArray(iommu_viommu_invalidate_selftest, array, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST);
     let done = 0;
     try {
+      const cmds = iommuCopyStructFromFullUserArray(iommu_viommu_invalidate_selftest, array, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST);
       for (const cur of cmds) {
         if (cur.flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `flags 0x${cur.flags.toString(16)}`);
         if (cur.cache_id > MOCK_DEV_CACHE_ID_MAX) throw new ErrnoError('EINVAL', 'ioctl', `cache_id ${cur.cache_id}`);
