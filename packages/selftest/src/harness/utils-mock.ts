@@ -137,7 +137,9 @@ export function assert(cond: unknown, what = 'assert'): void {
  * helper asserts (type, length, zeroed tail, register values) and returns [capabilities, max_pasid].
  */
 export function _test_cmd_get_hw_info(self: SelfBase, device_id: number, data_type: number, data: bigint, data_len: number): [bigint, number] {
-  const cmd = { size: 40, flags: 0, dev_id: device_id, data_len, in_data_type: data_type, data_uptr: data, out_capabilities: 0n, out_data_type: 0, out_max_pasid_log2: 0 };
+  // in_data_type and out_data_type share one union slot: set only the input, the kernel writes the output back.
+  const cmd: { size: number; flags: number; dev_id: number; data_len: number; in_data_type: number; data_uptr: bigint; out_capabilities: bigint; out_data_type?: number; out_max_pasid_log2?: number } =
+    { size: 40, flags: 0, dev_id: device_id, data_len, in_data_type: data_type, data_uptr: data, out_capabilities: 0n };
   if (data_type !== IOMMU_HW_INFO_TYPE_DEFAULT) cmd.flags |= IOMMU_HW_INFO_FLAG_INPUT_TYPE;
   ioctl(self, IOMMU_GET_HW_INFO, cmd);
   assert(cmd.out_data_type === IOMMU_HW_INFO_TYPE_SELFTEST, 'out_data_type == IOMMU_HW_INFO_TYPE_SELFTEST');
@@ -153,7 +155,7 @@ export function _test_cmd_get_hw_info(self: SelfBase, device_id: number, data_ty
     if (data_len >= 8) assert(dv.getUint32(4, true) === IOMMU_HW_INFO_SELFTEST_REGVAL, 'test_reg == IOMMU_HW_INFO_SELFTEST_REGVAL');
     if (data_len >= 4) assert(dv.getUint32(0, true) === 0, '!info->flags');
   }
-  return [cmd.out_capabilities, cmd.out_max_pasid_log2];
+  return [cmd.out_capabilities, cmd.out_max_pasid_log2!];
 }
 export function test_cmd_get_hw_info(self: SelfBase, device_id: number, data_type: number, data: bigint, data_len: number): void {
   _test_cmd_get_hw_info(self, device_id, data_type, data, data_len);
