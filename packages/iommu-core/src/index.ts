@@ -15,3 +15,4 @@ export * from './subsystem.js';
 export * from './attach.js';
 export * from './map.js';
 export * from './tlb.js';
+export * from './iommufd-api.js';
