@@ -45,9 +45,11 @@ import {
   IOMMU_VFIO_IOAS,
   iommu_vfio_ioas,
   IOMMUFD_CMD_BASE,
+  registerIommufdKernelApi,
 } from '@iommu-lab/iommu-core';
 import { copyStructFromUser, ErrnoError, type FileOps, type Host, type IoctlArg, OpenFile, type Process, userArg } from '@iommu-lab/platform';
 import { ioctlIoasChangeProcess } from './change-process.js';
+import { iommufdKernelApiFor } from './kernel-api.js';
 import { ioctlFaultQueueAlloc } from './fault.js';
 import { ioctlHwQueueAlloc } from './hw-queue.js';
 import { ioctlVdeviceAlloc } from './vdevice.js';
@@ -163,6 +165,7 @@ export function iommufdCtxFromFile(file: OpenFile): IommufdCtx {
 /** Registers /dev/iommu on the host. */
 export function installIommufd(host: Host): IommufdSubsystem {
   const sub = iommufdSubsystem(host);
+  registerIommufdKernelApi(host, iommufdKernelApiFor(iommufdCtxFromFile));
   host.vfs.register('/dev/iommu', (_proc, flags) => {
     host.faults.check('iommufd_fops_open');
     const ctx = new IommufdCtx(host);
