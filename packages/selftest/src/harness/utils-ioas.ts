@@ -9,7 +9,7 @@ import {
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP,
 } from '@iommu-lab/iommu-core';
-import type { ErrnoName, Process } from '@iommu-lab/platform';
+import type { ErrnoName, Process, StructCodec } from '@iommu-lab/platform';
 import { IOMMU_TEST_CMD, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../uapi/iommufd-test.js';
 import { BUFFER_SIZE, type SelfBase } from './env.js';
 import { ASSERT_EQ, ASSERT_NE, EXPECT_EQ, EXPECT_ERRNO, errnoOf } from './harness.js';
@@ -30,6 +30,34 @@ export function ioctl(self: SelfBase, request: number, arg?: unknown, fd = self.
 /** The same fixture seen from another process (after fork(), the helpers' ioctls are the child's). */
 export function inProcess<S extends SelfBase>(self: S, proc: Process): S {
   return { ...self, env: Object.assign(Object.create(Object.getPrototypeOf(self.env) as object) as object, self.env, { proc }) };
+}
+
+/** A C array of structs in the test process's memory (a local array whose address the ioctl gets). */
+export class UserArray<T extends object> {
+  constructor(
+    private readonly self: SelfBase,
+    private readonly codec: StructCodec<T>,
+    /** The array's user address. */
+    readonly uptr: bigint,
+  ) {}
+
+  /** Allocates a zeroed array of n elements. */
+  static alloc<T extends object>(self: SelfBase, codec: StructCodec<T>, n: number): UserArray<T> {
+    return new UserArray(self, codec, self.env.proc.mmap(Math.max(codec.size * n, 1)));
+  }
+
+  get(i: number): T {
+    return this.codec.decode(this.self.env.proc.memRead(this.addr(i), this.codec.size));
+  }
+
+  /** Assigns the given fields of element i, keeping the others. */
+  set(i: number, fields: Partial<T>): void {
+    this.self.env.proc.memWrite(this.addr(i), this.codec.encode({ ...this.get(i), ...fields }));
+  }
+
+  private addr(i: number): bigint {
+    return this.uptr + BigInt(i * this.codec.size);
+  }
 }
 
 export function _test_ioctl_destroy(self: SelfBase, id: number): number {

@@ -2,6 +2,7 @@
 import './iommufd.js';
 import './change-process.js';
 import './iommufd-ioas.js';
+import './iommufd-ioas-2.js';
 import './iommufd-mock-domain.js';
 import './iommufd-dirty-tracking.js';
 import './vfio-compat-mock-domain.js';
