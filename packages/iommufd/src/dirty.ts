@@ -23,38 +23,48 @@ export interface DirtyBitmapReq {
   noClear: boolean;
 }
 
-/** iommufd_check_iova_range */
+/** The lowest set bit of x as a shift (__ffs); x is non-zero. */
+function ffs(x: bigint): bigint {
+  let n = 0n;
+  while (((x >> n) & 1n) === 0n) n++;
+  return n;
+}
+
+/** iommufd_check_iova_range: alignment is checked with masks, as the kernel does. */
 export function checkDirtyRange(iopt: IoPagetable, r: DirtyBitmapReq): void {
-  const align = BigInt(iopt.iovaAlignment);
+  const pgmask = BigInt(iopt.iovaAlignment) - 1n;
   if (r.length === 0n) throw new ErrnoError('EINVAL', 'ioctl', 'length is 0');
   const last = r.iova + r.length - 1n;
   if (last > ULONG_MAX) throw new ErrnoError('EOVERFLOW', 'ioctl', 'iova + length overflows');
-  if (r.iova % align !== 0n || (last + 1n) % align !== 0n) throw new ErrnoError('EINVAL', 'ioctl', `range not aligned to ${align}`);
+  if (r.iova & pgmask || (last + 1n) & pgmask) throw new ErrnoError('EINVAL', 'ioctl', `range not aligned to ${pgmask + 1n}`);
   if (r.pageSize === 0n) throw new ErrnoError('EINVAL', 'ioctl', 'page_size is 0');
-  if (r.iova % r.pageSize !== 0n || (last + 1n) % r.pageSize !== 0n) throw new ErrnoError('EINVAL', 'ioctl', 'range not aligned to page_size');
+  if (r.iova & (r.pageSize - 1n) || (last + 1n) & (r.pageSize - 1n)) throw new ErrnoError('EINVAL', 'ioctl', 'range not aligned to page_size');
 }
 
 /**
- * iopt_read_and_clear_dirty_data: for the mapped areas from iova on, the domain reports its dirty
- * IOPTEs and the matching bits are set in the user's bitmap (at any byte alignment). Like the
- * kernel, a hole in the range ends the walk without an error.
+ * iopt_read_and_clear_dirty_data: for the contiguous mapped areas from iova on, the domain reports
+ * its dirty IOPTEs and the matching bits are set in the user's bitmap (at any byte alignment; one
+ * bit per 1 << __ffs(page_size) bytes, as iova_bitmap does). A hole in the range is EINVAL, after
+ * the bits of the areas before it were set.
  */
 export function readAndClearDirty(iopt: IoPagetable, domain: IommuDomain, r: DirtyBitmapReq, proc: Process): void {
   checkDirtyRange(iopt, r);
   const ops = domain.dirtyOps;
   if (!ops) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'domain has no dirty tracking');
   const last = r.iova + r.length - 1n;
-  const nbits = r.length / r.pageSize;
+  const pgshift = ffs(r.pageSize);
+  const nbits = ((last - r.iova) >> pgshift) + 1n;
   const bytes = Number((nbits + 7n) / 8n);
   const bitmap = proc.memRead(r.data, bytes);
-  const { areas } = iopt.contig(r.iova, last);
+  const { areas, done } = iopt.contig(r.iova, last);
   let cur = r.iova;
   for (const a of areas) {
     const end = a.last < last ? a.last : last;
     ops.readAndClearDirty(Number(cur), Number(end - cur + 1n), r.noClear, (iova, len) => {
-      const first = (BigInt(iova) < r.iova ? r.iova : BigInt(iova)) - r.iova;
-      const stop = BigInt(iova + len) - 1n > last ? last - r.iova : BigInt(iova + len) - 1n - r.iova;
-      for (let bit = first / r.pageSize; bit <= stop / r.pageSize; bit++) {
+      const first = BigInt(iova) < r.iova ? r.iova : BigInt(iova);
+      const stop = BigInt(iova + len) - 1n > last ? last : BigInt(iova + len) - 1n;
+      if (stop < first) return;
+      for (let bit = (first - r.iova) >> pgshift; bit <= (stop - r.iova) >> pgshift; bit++) {
         const n = Number(bit);
         bitmap[n >> 3] = bitmap[n >> 3]! | (1 << (n & 7));
       }
@@ -62,4 +72,5 @@ export function readAndClearDirty(iopt: IoPagetable, domain: IommuDomain, r: Dir
     cur = end + 1n;
   }
   proc.memWrite(r.data, bitmap);
+  if (!done) throw new ErrnoError('EINVAL', 'ioctl', `0x${cur.toString(16)} is not mapped`);
 }

@@ -19,7 +19,9 @@ import type { Ucmd } from './ucmd.js';
 
 const COOKIE_MAX = 0xffff_ffff;
 
-function groupPasid(group: IopfGroup): number {
+/** The PASID a group's attach handle is installed at (a PASID fault may come through the RID's nested handle). */
+function handlePasid(group: IopfGroup): number {
+  for (const [pasid, h] of group.dev.group.pasids) if (h === group.handle) return pasid;
   return group.lastFault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID ? group.lastFault.pasid : IOMMU_NO_PASID;
 }
 
@@ -29,6 +31,8 @@ export class IommufdFault extends IommufdEventq implements FaultObject, HwptFaul
   readonly deliver: IopfGroup[] = [];
   /** fault->response: groups read and awaiting an answer, by cookie. */
   readonly response = new Map<number, IopfGroup>();
+  /** Where each queued group's handle was attached when it arrived: auto-responses match on the handle. */
+  private readonly handleAt = new WeakMap<IopfGroup, number>();
 
   get fault(): HwptFault {
     return this;
@@ -44,12 +48,16 @@ export class IommufdFault extends IommufdEventq implements FaultObject, HwptFaul
 
   /** iommufd_fault_iopf_handler */
   handler(_domain: IommuDomain): (group: IopfGroup) => void {
-    return (group) => void this.deliver.push(group);
+    return (group) => {
+      this.handleAt.set(group, handlePasid(group));
+      this.deliver.push(group);
+    };
   }
 
-  /** iommufd_auto_response_faults: groups of a handle going away are answered INVALID. */
+  /** iommufd_auto_response_faults: groups that came through the handle going away are answered INVALID. */
   autoRespond(hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number): void {
-    const mine = (g: IopfGroup): boolean => g.handle?.domain === hwpt.domain && g.dev === idev.dev && groupPasid(g) === pasid;
+    const mine = (g: IopfGroup): boolean =>
+      g.handle?.domain === hwpt.domain && g.dev.group === idev.dev.group && this.handleAt.get(g) === pasid;
     for (let i = this.deliver.length - 1; i >= 0; i--) {
       const g = this.deliver[i]!;
       if (!mine(g)) continue;

@@ -34,6 +34,7 @@ export class IommufdViommu extends IommufdObject implements ViommuObject {
   core(): ViommuCore {
     return {
       reportEvent: (type, data) => {
+        if (!data.length) throw new ErrnoError('EINVAL', 'ioctl', 'empty vEVENT');
         const q = this.findVeventq(type);
         if (!q) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `no vEVENTQ of type ${type}`);
         q.report(data);
