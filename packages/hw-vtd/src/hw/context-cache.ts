@@ -1,4 +1,5 @@
 // Context cache (VT-d spec 6.2.1): scalable-mode context entries by source ID, as the hardware keeps them.
+import { pdtsMaxPasid } from '../format/context-entry.js';
 
 /** Flag bits of a cached context entry. */
 export const CTX_FPD = 1;
@@ -19,6 +20,8 @@ export class ContextCache {
   readonly pdts = new Uint8Array(65536);
   readonly flags = new Uint8Array(65536);
   readonly ridPasid = new Int32Array(65536);
+  /** PASIDs the directory covers: 2^(PDTS + 7) * 64, kept so a lookup needs no power. */
+  readonly maxPasid = new Float64Array(65536);
   hits = 0;
   misses = 0;
   invalidations = 0;
@@ -37,6 +40,7 @@ export class ContextCache {
     this.pdts[rid] = pdts;
     this.flags[rid] = flags;
     this.ridPasid[rid] = ridPasid;
+    this.maxPasid[rid] = pdtsMaxPasid(pdts);
   }
 
   fillNegative(rid: number): void {

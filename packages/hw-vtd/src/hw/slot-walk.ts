@@ -2,10 +2,16 @@
 import * as FR from '../format/fault-reasons.js';
 import { PASID_ENTRY_PGTT_NESTED, PASID_ENTRY_PGTT_SL_ONLY } from '../format/pasid-entry.js';
 import { PE_EAFE, PE_SSADE, PE_WPE, type PasidCache } from './pasid-cache.js';
+import { quickNested, quickOut } from './quick-walk.js';
 import { TLB_DIRTY, TLB_R, TLB_U, TLB_W, TLB_X } from './tlbs.js';
 import { type FsRequest, type PageWalker, STAGE_FIRST, STAGE_SECOND } from './walker.js';
 
 const TWO52 = 2 ** 52;
+const FS_P = 0x1;
+const FS_A = 0x20;
+const FS_EA = 0x400;
+/** Pages a 4- or 5-level first stage translates: 2^36, 2^45 (index = levels). */
+const FS_SPAN = [0, 0, 0, 0, 2 ** 36, 2 ** 45];
 
 /** Where a translation fault was found: the stage of the paging structures, or the request itself. */
 export type WalkStage = 'first' | 'second' | 'request';
@@ -82,7 +88,7 @@ export class SlotWalk {
       return true;
     }
     const fsLevels = pc.fsLevels[slot]!;
-    const vaSpan = 2 ** (9 * fsLevels);
+    const vaSpan = FS_SPAN[fsLevels]!;
     const half = vaSpan / 2;
     if (iovaPfn >= half && iovaPfn < TWO52 - half) return this.fail(FR.VTD_FR_SM_NON_CANONICAL, 'request', 0);
     const req = this.req;
@@ -93,7 +99,21 @@ export class SlotWalk {
     req.eafe = (flags & PE_EAFE) !== 0;
     const nested = pgtt === PASID_ENTRY_PGTT_NESTED;
     const limit = nested ? this.ssLimit[ssLevels]! : 0;
-    if (!w.fsWalk(pc.fsptPfn[slot]!, fsLevels, iovaPfn % vaSpan, did, pasid, req, pc.ssptPfn[slot]!, nested ? ssLevels : 0, limit, ssade)) {
+    // The canonical address's low 9 * levels bits: the upper half sits just below 2^52 pages.
+    const va = iovaPfn < half ? iovaPfn : iovaPfn - (TWO52 - vaSpan);
+    if (nested && !ssade && !exec && !w.pscOn && !w.peek) {
+      const needA = FS_P | FS_A | (req.eafe ? FS_EA : 0);
+      if (quickNested(w.chunks, w.resHiTm, pc.fsptPfn[slot]!, fsLevels, va, pc.ssptPfn[slot]!, ssLevels, limit, write, !priv, needA)) {
+        const acc = quickOut.fsAcc;
+        const sp = quickOut.ssPerm;
+        w.tableReads += quickOut.reads;
+        this.pfn = quickOut.pfn;
+        this.level = 1;
+        this.perm = (sp & 1 ? TLB_R : 0) | (acc & 1 && sp & 2 ? TLB_W : 0) | (acc & 4 ? 0 : TLB_X) | (acc & 2 ? TLB_U : 0) | (quickOut.fsDirty ? TLB_DIRTY : 0);
+        return true;
+      }
+    }
+    if (!w.fsWalk(pc.fsptPfn[slot]!, fsLevels, va, did, pasid, req, pc.ssptPfn[slot]!, nested ? ssLevels : 0, limit, ssade)) {
       return this.walkerFault();
     }
     const fsPerm = (w.fsXd ? 0 : TLB_X) | (w.fsUser ? TLB_U : 0);
@@ -108,7 +128,8 @@ export class SlotWalk {
     const fsWritable = w.fsWritable;
     const fsDirty = w.fsDirty;
     if (gpa >= limit) return this.fail(FR.VTD_FR_SM_FS_BEYOND_MGAW, 'first', fsLevel);
-    if (!w.ssWalk(pc.ssptPfn[slot]!, ssLevels, gpa, did, write, ssade)) return this.walkerFault();
+    const quick = !ssade && !w.pscOn;
+    if (!(quick && w.ssQuick(pc.ssptPfn[slot]!, ssLevels, gpa)) && !w.ssWalk(pc.ssptPfn[slot]!, ssLevels, gpa, did, write, ssade)) return this.walkerFault();
     if (!this.ssAccess(write)) return false;
     const sp = w.ssPerm;
     this.pfn = w.ssPfn;

@@ -1,7 +1,6 @@
 // The VT-d remapping hardware unit: registers, caches, the translation of DMA requests, fault recording.
 import { DMA_EXEC, DMA_PRIV, DMA_WRITE, type DmaFaultInfo, type DmaTranslator, type PhysMem, Tracer, type Tracepoint } from '@iommu-lab/platform';
 import { capMgaw, VtdCap, VtdEcap } from '../format/cap.js';
-import { pdtsMaxPasid } from '../format/context-entry.js';
 import * as FR from '../format/fault-reasons.js';
 import { PASID_ENTRY_PGTT_PT, PASID_ENTRY_PGTT_SL_ONLY } from '../format/pasid-entry.js';
 import * as R from '../format/registers.js';
@@ -190,7 +189,7 @@ export class VtdHardware implements DmaTranslator {
     let p = pasid;
     if (p < 0) p = ctx.ridPasid[rid]!;
     else if ((cflags & CTX_PASIDE) === 0) return this.fault(FR.VTD_FR_SM_CTX_PASIDE, rid, pasid, iovaPfn, access, -1, ctxFpd, { stage: 'context', level: 0 });
-    if (p >= pdtsMaxPasid(ctx.pdts[rid]!)) {
+    if (p >= ctx.maxPasid[rid]!) {
       return this.fault(pasid < 0 ? FR.VTD_FR_SM_RID_PASID : FR.VTD_FR_SM_PASID_TOO_BIG, rid, pasid, iovaPfn, access, -1, ctxFpd, { stage: 'context', level: 0 });
     }
     const pc = this.pasidCache;

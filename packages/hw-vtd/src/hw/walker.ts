@@ -5,6 +5,16 @@ import { PSC_TABLE_W, PSC_U, PSC_W, PSC_XD, type VtdTlbs, fsPscTag, ssPscTag } f
 
 /** Pages covered by one entry of a level-L table: 1, 512, 2^18, 2^27, 2^36 (index 0 unused). */
 const SPAN = [1, 1, 512, 262144, 134217728, 68719476736];
+const TWO32 = 4294967296;
+const NO_CHUNK: Uint32Array = new Uint32Array(0);
+// Table frames below 2 GiB take the int32 path for entry addresses (the JIT keeps it int32); larger ones the float path.
+
+/** Index into the level-L table (9 bits at 9 * (L - 1)) of a page number split into u32 halves: integer ops only. */
+function index(lo32: number, hi32: number, level: number): number {
+  if (level < 4) return (lo32 >>> (9 * level - 9)) & 511;
+  if (level === 4) return ((lo32 >>> 27) | (hi32 << 5)) & 511;
+  return (hi32 >>> 4) & 511;
+}
 export const STAGE_FIRST = 1;
 export const STAGE_SECOND = 2;
 
@@ -67,8 +77,14 @@ export class PageWalker {
   entryHi = 0;
   /** For a fault while translating a first-stage table through the second stage: the table's GPA page. */
   tableGpaPfn = -1;
-  private readonly e = new Uint32Array(2);
+  /** PhysMem's live chunk array: entry reads index it directly (the pointer-chasing path). */
+  readonly chunks: readonly Uint32Array[];
   private readonly resHi: number;
+  /** Reserved high-word bits of a non-leaf second-stage entry: above HAW, and TM. */
+  readonly resHiTm: number;
+  private startTable = 0;
+  private startPerm = 0;
+  private startLevel = 0;
 
   constructor(
     private readonly mem: PhysMem,
@@ -80,85 +96,165 @@ export class PageWalker {
   ) {
     // Address bits HAW..51 live in bits (HAW - 32)..19 of the high word.
     this.resHi = haw >= 52 ? 0 : (0xfffff & ~((1 << (haw - 32)) - 1)) >>> 0;
+    this.resHiTm = (this.resHi | SS_TM_HI) >>> 0;
+    this.chunks = mem.chunks32;
   }
 
   private fail(reason: number, stage: number, level: number, pa: number): false {
+    return this.failAt(reason, stage, level, pa, 0, 0);
+  }
+
+  /** A fault at the entry (lo, hi) at pa (pa -1: no entry was read). */
+  private failAt(reason: number, stage: number, level: number, pa: number, lo: number, hi: number): false {
     this.reason = reason;
     this.stage = stage;
     this.faultLevel = level;
     this.entryPa = pa;
-    if (pa >= 0) {
-      this.entryLo = this.e[0]!;
-      this.entryHi = this.e[1]!;
-    }
+    this.entryLo = lo;
+    this.entryHi = hi;
     return false;
   }
 
   /** Second stage from rootPfn (levels 3..5) for gpaPfn; sets A/D when ssade; result in ss*. */
   ssWalk(rootPfn: number, levels: number, gpaPfn: number, did: number, write: boolean, ssade: boolean): boolean {
     const mem = this.mem;
-    const e = this.e;
+    const chunks = this.chunks;
     const psc = this.pscOn && !this.peek;
     let table = rootPfn;
     let perm = 3;
     let level = levels;
-    if (psc) {
-      for (let l = 2; l <= levels; l++) {
-        const out = this.tlbs.ssPsc.lookup(ssPscTag(did, l), Math.floor(gpaPfn / SPAN[l]!));
-        if (out >= 0) {
-          table = out;
-          perm = this.tlbs.ssPsc.perm();
-          level = l - 1;
-          break;
-        }
-      }
+    if (psc && this.ssPscStart(levels, gpaPfn, did)) {
+      table = this.startTable;
+      perm = this.startPerm;
+      level = this.startLevel;
     }
-    for (; level >= 1; level--) {
-      const span = SPAN[level]!;
-      const pa = table * 4096 + (Math.floor(gpaPfn / span) % 512) * 8;
+    const lo32 = gpaPfn >>> 0;
+    const hi32 = gpaPfn < TWO32 ? 0 : Math.floor(gpaPfn / TWO32);
+    const resHi = this.resHiTm;
+    // Within one walk a chunk view cannot go stale: a table read from an untouched (zero) chunk is not present.
+    let ci = -1;
+    let c = NO_CHUNK;
+    for (;;) {
+      const idx = index(lo32, hi32, level);
+      const nci = table < TWO32 ? table >>> 9 : -1;
       this.tableReads++;
-      if (!mem.read64(pa, e)) {
-        e[0] = 0;
-        e[1] = 0;
-        return this.fail(level === levels ? FR.VTD_FR_SM_SSPTPTR : FR.VTD_FR_SM_SS_ACCESS, STAGE_SECOND, level, pa);
+      if (nci !== ci) {
+        const x = chunks[nci];
+        if (x === undefined) return this.failRead(level === levels ? FR.VTD_FR_SM_SSPTPTR : FR.VTD_FR_SM_SS_ACCESS, STAGE_SECOND, level, table * 4096 + idx * 8);
+        c = x;
+        ci = nci;
       }
-      let lo = e[0]!;
-      const hi = e[1]!;
-      if ((lo & 3) === 0) return this.fail(FR.VTD_FR_SM_SS_RW, STAGE_SECOND, level, pa);
-      const leaf = level === 1 || (lo & PS) !== 0;
-      if (
-        (hi & this.resHi) !== 0 ||
-        ((hi & SS_TM_HI) !== 0 && !(leaf && this.deviceTlb)) ||
-        (leaf && level >= 4) ||
-        (leaf && level === 3 && ((this.sslps & 2) === 0 || ((lo >>> 12) & 0x3ffff) !== 0)) ||
-        (leaf && level === 2 && ((this.sslps & 1) === 0 || ((lo >>> 12) & 0x1ff) !== 0))
-      ) {
-        return this.fail(FR.VTD_FR_SM_SS_RSVD, STAGE_SECOND, level, pa);
+      const o = ((table & 511) << 10) | (idx << 1);
+      let lo = c[o]!;
+      const hi = c[o + 1]!;
+      if ((lo & 3) === 0) return this.failAt(FR.VTD_FR_SM_SS_RW, STAGE_SECOND, level, table * 4096 + idx * 8, lo, hi);
+      perm &= lo;
+      if (level === 1 || (lo & PS) !== 0) return this.ssLeaf(table * 4096 + idx * 8, lo, hi, level, gpaPfn, perm & 3, write, ssade);
+      if ((hi & resHi) !== 0) return this.failAt(FR.VTD_FR_SM_SS_RSVD, STAGE_SECOND, level, table * 4096 + idx * 8, lo, hi);
+      if (ssade && (lo & SS_A) === 0 && !this.peek) {
+        lo = (lo | SS_A) >>> 0;
+        mem.write64(table * 4096 + idx * 8, lo, hi);
+        this.adUpdates++;
       }
-      perm &= lo & 3;
-      if (ssade && !this.peek) {
-        const want = (lo | SS_A | (leaf && write && (perm & 2) !== 0 ? SS_D : 0)) >>> 0;
-        if (want !== lo) {
-          mem.write64(pa, want, hi);
-          this.adUpdates++;
-          lo = want;
-        }
+      const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+      if (psc) this.tlbs.ssPsc.fill(ssPscTag(did, level), Math.floor(gpaPfn / SPAN[level]!), next, 1, perm & 3);
+      table = next;
+      level--;
+    }
+  }
+
+  /**
+   * The common second-stage walk, small enough for the JIT to inline: no caches, no A/D, 4 KiB
+   * leaf. Anything else (a fault, a large page) returns false and the caller runs ssWalk.
+   */
+  ssQuick(rootPfn: number, levels: number, gpaPfn: number): boolean {
+    const chunks = this.chunks;
+    const lo32 = gpaPfn >>> 0;
+    const hi32 = gpaPfn < TWO32 ? 0 : Math.floor(gpaPfn / TWO32);
+    const resHi = this.resHiTm;
+    let table = rootPfn;
+    let perm = 3;
+    let ci = -1;
+    let c = NO_CHUNK;
+    for (let level = levels; ; level--) {
+      const idx = index(lo32, hi32, level);
+      const nci = table < TWO32 ? table >>> 9 : -1;
+      if (nci !== ci) {
+        const x = chunks[nci];
+        if (x === undefined) return false;
+        c = x;
+        ci = nci;
       }
-      const next = (hi & 0xfffff) * 1048576 + (lo >>> 12);
-      if (leaf) {
-        this.ssPfn = next - (next % span) + (gpaPfn % span);
-        this.ssLevel = level;
-        this.ssPerm = perm;
+      const o = ((table & 511) << 10) | (idx << 1);
+      const lo = c[o]!;
+      const hi = c[o + 1]!;
+      if ((lo & 3) === 0 || (hi & resHi) !== 0) return false;
+      perm &= lo;
+      const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+      if (level === 1) {
+        this.tableReads += levels;
+        this.ssPfn = next;
+        this.ssLevel = 1;
+        this.ssPerm = perm & 3;
         this.ssDirty = (lo & SS_D) !== 0;
-        this.ssLeafPa = pa;
+        this.ssLeafPa = table * 4096 + idx * 8;
         this.ssLeafLo = lo;
         this.ssLeafHi = hi;
         return true;
       }
-      if (psc) this.tlbs.ssPsc.fill(ssPscTag(did, level), Math.floor(gpaPfn / span), next, 1, perm);
+      if ((lo & PS) !== 0) return false;
       table = next;
     }
-    return this.fail(FR.VTD_FR_SM_SS_RW, STAGE_SECOND, 1, -1);
+  }
+
+  /** The deepest second-stage paging-structure cache hit, into start*. */
+  private ssPscStart(levels: number, gpaPfn: number, did: number): boolean {
+    const c = this.tlbs.ssPsc;
+    for (let l = 2; l <= levels; l++) {
+      const out = c.lookup(ssPscTag(did, l), Math.floor(gpaPfn / SPAN[l]!));
+      if (out >= 0) {
+        this.startTable = out;
+        this.startPerm = c.perm();
+        this.startLevel = l - 1;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A second-stage leaf: its reserved bits (large pages per SSLPS, TM only with device-TLBs), A/D, and the result. */
+  private ssLeaf(pa: number, lo: number, hi: number, level: number, gpaPfn: number, perm: number, write: boolean, ssade: boolean): boolean {
+    if (
+      (hi & this.resHi) !== 0 ||
+      ((hi & SS_TM_HI) !== 0 && !this.deviceTlb) ||
+      level >= 4 ||
+      (level === 3 && ((this.sslps & 2) === 0 || ((lo >>> 12) & 0x3ffff) !== 0)) ||
+      (level === 2 && ((this.sslps & 1) === 0 || ((lo >>> 12) & 0x1ff) !== 0))
+    ) {
+      return this.failAt(FR.VTD_FR_SM_SS_RSVD, STAGE_SECOND, level, pa, lo, hi);
+    }
+    if (ssade && !this.peek) {
+      const want = (lo | SS_A | (write && (perm & 2) !== 0 ? SS_D : 0)) >>> 0;
+      if (want !== lo) {
+        this.mem.write64(pa, want, hi);
+        this.adUpdates++;
+        lo = want;
+      }
+    }
+    const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+    const span = SPAN[level]!;
+    this.ssPfn = level === 1 ? next : Math.floor(next / span) * span + (gpaPfn - Math.floor(gpaPfn / span) * span);
+    this.ssLevel = level;
+    this.ssPerm = perm;
+    this.ssDirty = (lo & SS_D) !== 0;
+    this.ssLeafPa = pa;
+    this.ssLeafLo = lo;
+    this.ssLeafHi = hi;
+    return true;
+  }
+
+  private failRead(reason: number, stage: number, level: number, pa: number): false {
+    return this.failAt(reason, stage, level, pa, 0, 0);
   }
 
   /**
@@ -178,116 +274,143 @@ export class PageWalker {
     ssLimitPfn: number,
     ssade: boolean,
   ): boolean {
-    const mem = this.mem;
-    const e = this.e;
+    const chunks = this.chunks;
     const nested = ssLevels > 0;
     const psc = this.pscOn && !this.peek;
+    const quick = !psc && !ssade;
     // Nested: entry addresses are GPAs, bounded by the second stage (0x74), not by HAW.
     const resHi = nested ? 0 : this.resHi;
     let table = fsptPfn;
     let known = false;
-    let w = true;
-    let u = true;
-    let xd = false;
-    let tableW = true;
+    let acc = PSC_W | PSC_U | PSC_TABLE_W;
     let level = levels;
     this.tableGpaPfn = -1;
-    if (psc) {
-      for (let l = 2; l <= levels; l++) {
-        const out = this.tlbs.fsPsc.lookup(fsPscTag(did, pasid, l), Math.floor(vaPfn / SPAN[l]!));
-        if (out >= 0) {
-          const pp = this.tlbs.fsPsc.perm();
-          table = out;
-          known = true;
-          w = (pp & PSC_W) !== 0;
-          u = (pp & PSC_U) !== 0;
-          xd = (pp & PSC_XD) !== 0;
-          tableW = (pp & PSC_TABLE_W) !== 0;
-          level = l - 1;
-          break;
-        }
-      }
+    const lo32 = vaPfn >>> 0;
+    const hi32 = vaPfn < TWO32 ? 0 : Math.floor(vaPfn / TWO32);
+    let ci = -1;
+    let c = NO_CHUNK;
+    if (psc && this.fsPscStart(levels, vaPfn, did, pasid)) {
+      table = this.startTable;
+      acc = this.startPerm;
+      level = this.startLevel;
+      known = true;
     }
-    for (; level >= 1; level--) {
+    for (;;) {
       let hpa = table;
       if (nested && !known) {
-        if (table >= ssLimitPfn) {
-          this.tableGpaPfn = table;
-          return this.fail(FR.VTD_FR_SM_FS_BEYOND_MGAW, STAGE_FIRST, level, -1);
-        }
-        if (!this.ssWalk(ssRootPfn, ssLevels, table, did, false, ssade)) {
-          this.tableGpaPfn = table;
-          return false;
-        }
-        if ((this.ssPerm & 1) === 0) {
-          this.tableGpaPfn = table;
-          return this.fail(level === levels ? FR.VTD_FR_SM_FS_TOP_NESTED_READ : FR.VTD_FR_SM_FS_NESTED_READ, STAGE_FIRST, level, -1);
+        if (!(quick && table < ssLimitPfn && this.ssQuick(ssRootPfn, ssLevels, table) && (this.ssPerm & 1) !== 0)) {
+          if (!this.fsTableThroughSs(table, level, levels, ssRootPfn, ssLevels, ssLimitPfn, did, ssade)) return false;
         }
         hpa = this.ssPfn;
-        tableW = (this.ssPerm & 2) !== 0;
-        if (psc && level < levels) {
-          const pp = (w ? PSC_W : 0) | (u ? PSC_U : 0) | (xd ? PSC_XD : 0) | (tableW ? PSC_TABLE_W : 0);
-          this.tlbs.fsPsc.fill(fsPscTag(did, pasid, level + 1), Math.floor(vaPfn / SPAN[level + 1]!), hpa, 1, pp);
-        }
+        acc = (this.ssPerm & 2) !== 0 ? acc | PSC_TABLE_W : acc & ~PSC_TABLE_W;
+        if (psc && level < levels) this.tlbs.fsPsc.fill(fsPscTag(did, pasid, level + 1), Math.floor(vaPfn / SPAN[level + 1]!), hpa, 1, acc);
       }
       known = false;
-      const span = SPAN[level]!;
-      const pa = hpa * 4096 + (Math.floor(vaPfn / span) % 512) * 8;
+      const idx = index(lo32, hi32, level);
+      const nci = hpa < TWO32 ? hpa >>> 9 : -1;
       this.tableReads++;
-      if (!mem.read64(pa, e)) {
-        e[0] = 0;
-        e[1] = 0;
-        return this.fail(level === levels ? FR.VTD_FR_SM_FSPTPTR : FR.VTD_FR_SM_FS_ACCESS, STAGE_FIRST, level, pa);
+      if (nci !== ci) {
+        const x = chunks[nci];
+        if (x === undefined) return this.failRead(level === levels ? FR.VTD_FR_SM_FSPTPTR : FR.VTD_FR_SM_FS_ACCESS, STAGE_FIRST, level, hpa * 4096 + idx * 8);
+        c = x;
+        ci = nci;
       }
-      let lo = e[0]!;
-      const hi = e[1]!;
-      if ((lo & P) === 0) return this.fail(FR.VTD_FR_SM_FS_P, STAGE_FIRST, level, pa);
-      const leaf = level === 1 || (lo & PS) !== 0;
-      if (
-        (hi & resHi) !== 0 ||
-        (leaf && level >= 4) ||
-        (leaf && level === 3 && (!this.fs1gp || ((lo >>> 13) & 0x1ffff) !== 0)) ||
-        (leaf && level === 2 && ((lo >>> 13) & 0xff) !== 0)
-      ) {
-        return this.fail(FR.VTD_FR_SM_FS_RSVD, STAGE_FIRST, level, pa);
-      }
-      w &&= (lo & RW) !== 0;
-      u &&= (lo & US) !== 0;
-      xd ||= (hi & XD_HI) !== 0;
-      if (leaf) {
-        if (!req.priv && !u) return this.fail(FR.VTD_FR_SM_US, STAGE_FIRST, level, pa);
-        if (req.write && !w && !(req.priv && !req.wpe)) return this.fail(FR.VTD_FR_SM_WRITE, STAGE_FIRST, level, pa);
-        if (req.exec && xd) return this.fail(FR.VTD_FR_SM_EXEC, STAGE_FIRST, level, pa);
+      const o = ((hpa & 511) << 10) | (idx << 1);
+      let lo = c[o]!;
+      const hi = c[o + 1]!;
+      if ((lo & P) === 0) return this.failAt(FR.VTD_FR_SM_FS_P, STAGE_FIRST, level, hpa * 4096 + idx * 8, lo, hi);
+      acc &= ((lo & RW) !== 0 ? PSC_W : 0) | ((lo & US) !== 0 ? PSC_U : 0) | PSC_TABLE_W | PSC_XD;
+      if ((hi & XD_HI) !== 0) acc |= PSC_XD;
+      if (level === 1 || (lo & PS) !== 0) return this.fsLeaf(hpa * 4096 + idx * 8, lo, hi, level, vaPfn, acc, req, nested, resHi);
+      if ((hi & resHi) !== 0) {
+        return this.failAt(FR.VTD_FR_SM_FS_RSVD, STAGE_FIRST, level, hpa * 4096 + idx * 8, lo, hi);
       }
       if (!this.peek) {
-        const want = (lo | A | (req.eafe ? EA : 0) | (leaf && req.write ? D : 0)) >>> 0;
+        const want = (lo | A | (req.eafe ? EA : 0)) >>> 0;
         if (want !== lo) {
-          if (nested && !tableW) return this.fail(FR.VTD_FR_SM_FS_NESTED_WRITE, STAGE_FIRST, level, pa);
-          mem.write64(pa, want, hi);
+          if (nested && (acc & PSC_TABLE_W) === 0) return this.failAt(FR.VTD_FR_SM_FS_NESTED_WRITE, STAGE_FIRST, level, hpa * 4096 + idx * 8, lo, hi);
+          this.mem.write64(hpa * 4096 + idx * 8, want, hi);
           this.adUpdates++;
           lo = want;
         }
       }
-      const next = (hi & 0xfffff) * 1048576 + (lo >>> 12);
-      if (leaf) {
-        this.pfn = next - (next % span) + (vaPfn % span);
-        this.level = level;
-        this.fsWritable = w;
-        this.fsUser = u;
-        this.fsXd = xd;
-        this.fsDirty = (lo & D) !== 0;
-        this.fsLeafPa = pa;
-        this.fsLeafLo = lo;
-        this.fsLeafHi = hi;
+      const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+      if (psc && !nested) this.tlbs.fsPsc.fill(fsPscTag(did, pasid, level), Math.floor(vaPfn / SPAN[level]!), next, 1, acc);
+      table = next;
+      level--;
+    }
+  }
+
+  /** The deepest first-stage paging-structure cache hit, into start*. */
+  private fsPscStart(levels: number, vaPfn: number, did: number, pasid: number): boolean {
+    const c = this.tlbs.fsPsc;
+    for (let l = 2; l <= levels; l++) {
+      const out = c.lookup(fsPscTag(did, pasid, l), Math.floor(vaPfn / SPAN[l]!));
+      if (out >= 0) {
+        this.startTable = out;
+        this.startPerm = c.perm();
+        this.startLevel = l - 1;
         return true;
       }
-      if (psc && !nested) {
-        const pp = (w ? PSC_W : 0) | (u ? PSC_U : 0) | (xd ? PSC_XD : 0) | PSC_TABLE_W;
-        this.tlbs.fsPsc.fill(fsPscTag(did, pasid, level), Math.floor(vaPfn / span), next, 1, pp);
-      }
-      table = next;
     }
-    return this.fail(FR.VTD_FR_SM_FS_P, STAGE_FIRST, 1, -1);
+    return false;
+  }
+
+  /** Nested: the second-stage translation of a first-stage table's GPA, which must be readable. */
+  private fsTableThroughSs(table: number, level: number, levels: number, ssRootPfn: number, ssLevels: number, ssLimitPfn: number, did: number, ssade: boolean): boolean {
+    if (table >= ssLimitPfn) {
+      this.fail(FR.VTD_FR_SM_FS_BEYOND_MGAW, STAGE_FIRST, level, -1);
+      this.tableGpaPfn = table;
+      return false;
+    }
+    if (!this.ssWalk(ssRootPfn, ssLevels, table, did, false, ssade)) {
+      this.tableGpaPfn = table;
+      return false;
+    }
+    if ((this.ssPerm & 1) === 0) {
+      this.fail(level === levels ? FR.VTD_FR_SM_FS_TOP_NESTED_READ : FR.VTD_FR_SM_FS_NESTED_READ, STAGE_FIRST, level, -1);
+      this.tableGpaPfn = table;
+      return false;
+    }
+    return true;
+  }
+
+  /** A first-stage leaf: reserved bits (1 GiB per FS1GP), the request's permissions, A/D, and the result. */
+  private fsLeaf(pa: number, lo: number, hi: number, level: number, vaPfn: number, acc: number, req: FsRequest, nested: boolean, resHi: number): boolean {
+    if (
+      (hi & resHi) !== 0 ||
+      level >= 4 ||
+      (level === 3 && (!this.fs1gp || ((lo >>> 13) & 0x1ffff) !== 0)) ||
+      (level === 2 && ((lo >>> 13) & 0xff) !== 0)
+    ) {
+      return this.failAt(FR.VTD_FR_SM_FS_RSVD, STAGE_FIRST, level, pa, lo, hi);
+    }
+    const w = (acc & PSC_W) !== 0;
+    const u = (acc & PSC_U) !== 0;
+    const xd = (acc & PSC_XD) !== 0;
+    if (!req.priv && !u) return this.failAt(FR.VTD_FR_SM_US, STAGE_FIRST, level, pa, lo, hi);
+    if (req.write && !w && !(req.priv && !req.wpe)) return this.failAt(FR.VTD_FR_SM_WRITE, STAGE_FIRST, level, pa, lo, hi);
+    if (req.exec && xd) return this.failAt(FR.VTD_FR_SM_EXEC, STAGE_FIRST, level, pa, lo, hi);
+    if (!this.peek) {
+      const want = (lo | A | (req.eafe ? EA : 0) | (req.write ? D : 0)) >>> 0;
+      if (want !== lo) {
+        if (nested && (acc & PSC_TABLE_W) === 0) return this.failAt(FR.VTD_FR_SM_FS_NESTED_WRITE, STAGE_FIRST, level, pa, lo, hi);
+        this.mem.write64(pa, want, hi);
+        this.adUpdates++;
+        lo = want;
+      }
+    }
+    const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+    const span = SPAN[level]!;
+    this.pfn = level === 1 ? next : Math.floor(next / span) * span + (vaPfn - Math.floor(vaPfn / span) * span);
+    this.level = level;
+    this.fsWritable = w;
+    this.fsUser = u;
+    this.fsXd = xd;
+    this.fsDirty = (lo & D) !== 0;
+    this.fsLeafPa = pa;
+    this.fsLeafLo = lo;
+    this.fsLeafHi = hi;
+    return true;
   }
 }
-
