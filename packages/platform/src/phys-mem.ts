@@ -6,6 +6,8 @@ export const PAGE_SIZE = 4096;
 export const PHYS_ADDR_BITS = 52;
 
 const CHUNK_SHIFT = 21;
+/** log2 of the chunk size of PhysMem.chunks32. */
+export const PHYS_CHUNK_SHIFT = CHUNK_SHIFT;
 const CHUNK_SIZE = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK_SIZE - 1;
 const ZERO = new ArrayBuffer(CHUNK_SIZE);
@@ -94,6 +96,16 @@ export class PhysMem {
       c = this.c64[i]!;
     }
     c[(pa & CHUNK_MASK) >>> 3] = BigInt.asUintN(64, v);
+  }
+
+  /**
+   * The live array of 2 MiB chunk views in u32 words, for walkers that chase pointers: word
+   * (pa % 2 MiB) / 4 of chunk pa >> PHYS_CHUNK_SHIFT; undefined past RAM. An untouched chunk is a
+   * shared zero view that the first write replaces, so hold the array, not its elements, and
+   * never write through it.
+   */
+  get chunks32(): readonly Uint32Array[] {
+    return this.c32;
   }
 
   /** Reads the 8-byte entry at pa into out[0] (bits 31:0) and out[1] (bits 63:32); false outside RAM. */
