@@ -180,7 +180,7 @@ export function ioctlIoasMapFile(ucmd: Ucmd<StructType<typeof iommu_ioas_map_fil
     const m = memfdOf(file);
     if (!m) throw new ErrnoError('EINVAL', 'ioctl', `fd ${cmd.fd} is neither a memfd nor a dma-buf`);
     ucmd.ctx.faults.check('iopt_alloc_pages');
-    pages = new IoptPages({ kind: 'file', obj: m.obj, start: Number(cmd.start) - startByte }, startByte, Number(cmd.length), writable, ucmd.proc);
+    pages = new IoptPages({ kind: 'file', obj: m.obj, memfd: m, start: Number(cmd.start) - startByte }, startByte, Number(cmd.length), writable, ucmd.proc);
     if (ucmd.ctx.accountMode === 'mm' && pages.accountMode === 'user') pages.accountMode = 'mm';
   }
   cmd.iova = mapCommon(ioas, pages, startByte, cmd.length, cmd.iova, cmd.flags, cmd.start);

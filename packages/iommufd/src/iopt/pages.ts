@@ -1,13 +1,13 @@
 // struct iopt_pages: the user memory behind mappings, pinned once per page however many users need it.
 import { iommuUnmap } from '@iommu-lab/iommu-core';
-import { type DmaBufAttachment, ErrnoError, type MemObject, type OpenFile, PAGE_SIZE, type Process } from '@iommu-lab/platform';
+import { type DmaBufAttachment, ErrnoError, type MemObject, type Memfd, type OpenFile, PAGE_SIZE, type Process } from '@iommu-lab/platform';
 import type { AccountMode } from '../context.js';
 import type { IoptArea } from './area.js';
 
 /** What the pages are: a range of a process's memory, of a file, or of a dma-buf. */
 export type PagesSource =
   | { readonly kind: 'user'; readonly uptr: number }
-  | { readonly kind: 'file'; readonly obj: MemObject; readonly start: number }
+  | { readonly kind: 'file'; readonly obj: MemObject; readonly memfd: Memfd; readonly start: number }
   | { readonly kind: 'dmabuf'; readonly attach: DmaBufAttachment; readonly file: OpenFile; readonly start: number };
 
 /**
@@ -127,7 +127,8 @@ export class IoptPages {
       this.pfns.set(got, first);
     } else if (src.kind === 'file') {
       const base = src.start / PAGE_SIZE;
-      if (base + last >= src.obj.npages) throw new ErrnoError('EFAULT', 'ioctl', `file page ${base + last} beyond the end of the file`);
+      // memfd_pin_folios: EINVAL when the range ends at or beyond i_size.
+      if (src.start + (last + 1) * PAGE_SIZE - 1 >= src.memfd.size) throw new ErrnoError('EINVAL', 'ioctl', `file page ${base + last} beyond the end of the file`);
       for (let k = first; k <= last; k++) {
         const pfn = src.obj.populate(base + k);
         src.obj.frames.pin(pfn);
