@@ -168,6 +168,33 @@ export function ASSERT_TRUE(v: unknown, what = ''): void {
   if (!v) throw new AssertionFailed(`ASSERT_TRUE ${what}: ${show(v)}`);
 }
 
+export function ASSERT_FALSE(v: unknown, what = ''): void {
+  if (v) throw new AssertionFailed(`ASSERT_FALSE ${what}: ${show(v)}`);
+}
+
+function num(v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+  throw new AssertionFailed(`not an integer: ${String(v)}`);
+}
+
+/** ASSERT_LE(expected, seen): expected <= seen, in the harness's argument order. */
+export function ASSERT_LE(expected: unknown, seen: unknown, what = ''): void {
+  if (!(num(expected) <= num(seen))) throw new AssertionFailed(`ASSERT_LE ${what}: expected ${show(expected)} <= ${show(seen)}`);
+}
+
+export function ASSERT_LT(expected: unknown, seen: unknown, what = ''): void {
+  if (!(num(expected) < num(seen))) throw new AssertionFailed(`ASSERT_LT ${what}: expected ${show(expected)} < ${show(seen)}`);
+}
+
+export function ASSERT_GE(expected: unknown, seen: unknown, what = ''): void {
+  if (!(num(expected) >= num(seen))) throw new AssertionFailed(`ASSERT_GE ${what}: expected ${show(expected)} >= ${show(seen)}`);
+}
+
+export function ASSERT_GT(expected: unknown, seen: unknown, what = ''): void {
+  if (!(num(expected) > num(seen))) throw new AssertionFailed(`ASSERT_GT ${what}: expected ${show(expected)} > ${show(seen)}`);
+}
+
 export function EXPECT_EQ(m: Metadata, expected: unknown, seen: unknown, what = ''): void {
   if (!same(expected, seen)) m.expectFailed(`EXPECT_EQ ${what}: expected ${show(expected)}, saw ${show(seen)}`);
 }
