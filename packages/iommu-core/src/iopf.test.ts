@@ -47,4 +47,26 @@ describe('I/O page faults', () => {
     iommuReportDeviceFault(dev, { flags: IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE, pasid: 0, grpid: 1, perm: 1, addr: 0n });
     expect(responses).toEqual([{ pasid: 0, grpid: 1, code: IOMMU_PAGE_RESP_INVALID }]);
   });
+
+  it('answer INVALID at once for each request of a PASID with no handler, even a partial one', () => {
+    const { dev, responses } = setup();
+    const pv = IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
+    iommuReportDeviceFault(dev, { flags: pv, pasid: 5, grpid: 2, perm: 1, addr: 0x1000n });
+    expect(responses).toEqual([{ pasid: 5, grpid: 2, code: IOMMU_PAGE_RESP_INVALID }]);
+  });
+
+  it('route a PASID without a handle to a nested RID domain only when the driver takes user PASID tables', () => {
+    const { ops, dev, responses } = setup();
+    const nested = new ToyDomain(ops, 'nested', 'vste');
+    const got: IopfGroup[] = [];
+    nested.iopfHandler = (g) => got.push(g);
+    dev.group.pasids.set(0, { domain: nested });
+    const req = { flags: IOMMU_FAULT_PAGE_REQUEST_PASID_VALID | IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE, pasid: 7, grpid: 1, perm: 1, addr: 0x3000n };
+    iommuReportDeviceFault(dev, req);
+    expect(got.length).toBe(0);
+    expect(responses.length).toBe(1);
+    (ops as { userPasidTable?: boolean }).userPasidTable = true;
+    iommuReportDeviceFault(dev, req);
+    expect(got.map((g) => g.handle?.domain)).toEqual([nested]);
+  });
 });

@@ -57,25 +57,45 @@ export class IopfGroup {
 const partial = new WeakMap<IommuDevice, IopfFault[]>();
 
 /**
- * iommu_report_device_fault: queue a page request; on the group's last page, deliver the group to
- * the domain attached at the PASID (or the RID). Without a handler the group is answered INVALID.
+ * find_fault_handler: the handle at the request's PASID; with a user-managed PASID table (SMMUv3
+ * nesting) a PASID without one falls back to a nested domain on the RID.
+ */
+function findFaultHandler(dev: IommuDevice, fault: IopfFault): IommuAttachHandle | null {
+  const pasids = dev.group.pasids;
+  let handle: IommuAttachHandle | null;
+  if (fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID) {
+    handle = pasids.get(fault.pasid) ?? null;
+    if (!handle) {
+      if (!dev.unit.ops.userPasidTable) return null;
+      const rid = pasids.get(IOMMU_NO_PASID);
+      handle = rid?.domain.type === 'nested' ? rid : null;
+    }
+  } else {
+    handle = pasids.get(IOMMU_NO_PASID) ?? null;
+  }
+  return handle?.domain.iopfHandler ? handle : null;
+}
+
+/**
+ * iommu_report_device_fault: a request nobody handles is answered INVALID at once; otherwise it
+ * is queued, and the group goes to the handler's domain when its last page arrives.
  */
 export function iommuReportDeviceFault(dev: IommuDevice, fault: IopfFault): void {
-  let list = partial.get(dev);
-  if (!list) partial.set(dev, (list = []));
-  list.push(fault);
-  if (!(fault.flags & IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE)) return;
-  const faults = list.filter((f) => f.grpid === fault.grpid);
-  partial.set(dev, list.filter((f) => f.grpid !== fault.grpid));
-  const pasid = fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID ? fault.pasid : IOMMU_NO_PASID;
-  const handle = dev.group.pasids.get(pasid) ?? null;
-  const group = new IopfGroup(dev, faults, handle);
-  const handler = handle?.domain.iopfHandler;
-  if (!handler) {
-    group.respond(IOMMU_PAGE_RESP_INVALID);
+  const handle = findFaultHandler(dev, fault);
+  if (!handle) {
+    dev.unit.ops.pageResponse?.(dev, fault, { pasid: fault.pasid, grpid: fault.grpid, code: IOMMU_PAGE_RESP_INVALID });
     return;
   }
-  handler(group);
+  let list = partial.get(dev);
+  if (!list) partial.set(dev, (list = []));
+  if (!(fault.flags & IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE)) {
+    list.push(fault);
+    return;
+  }
+  // iopf_group_alloc: the partial faults of the same group, then this last one.
+  const faults = [...list.filter((f) => f.grpid === fault.grpid), fault];
+  partial.set(dev, list.filter((f) => f.grpid !== fault.grpid));
+  handle.domain.iopfHandler!(new IopfGroup(dev, faults, handle));
 }
 
 /** Drops partial groups of a device (on detach, as iopf_queue_discard_partial). */
