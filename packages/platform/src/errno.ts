@@ -18,6 +18,7 @@ export const ERRNO = {
   EINVAL: [22, 'Invalid argument'],
   EMFILE: [24, 'Too many open files'],
   ENOTTY: [25, 'Inappropriate ioctl for device'],
+  ETXTBSY: [26, 'Text file busy'],
   ENOSPC: [28, 'No space left on device'],
   ESPIPE: [29, 'Illegal seek'],
   EROFS: [30, 'Read-only file system'],

@@ -4,6 +4,7 @@ import { FaultInjector } from './fault-inject.js';
 import { FrameAllocator } from './frame-allocator.js';
 import { PciDevice, type PciDeviceConfig } from './pci.js';
 import { PhysMem } from './phys-mem.js';
+import { registerProcSelfExe } from './proc-self-exe.js';
 import { type Capability, Process, UserAccount } from './process.js';
 import { Tracer } from './trace.js';
 import { Vfs } from './vfs.js';
@@ -49,6 +50,7 @@ export class Host {
       devices.push(dev);
     }
     this.devices = devices;
+    registerProcSelfExe(this.vfs, this.frames, this.mem);
   }
 
   /** The PCI device at a BDF ("0000:01:00.0"); ENODEV names it when absent. */

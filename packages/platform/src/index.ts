@@ -9,6 +9,7 @@ export * from './mem-object.js';
 export * from './address-space.js';
 export * from './vfs.js';
 export * from './memfd.js';
+export * from './proc-self-exe.js';
 export * from './dma-buf.js';
 export * from './ustruct.js';
 export * from './ioctl-arg.js';

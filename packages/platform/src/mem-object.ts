@@ -3,7 +3,7 @@ import { ErrnoError } from './errno.js';
 import { type FrameAllocator, HUGE_2M_ORDER } from './frame-allocator.js';
 import { PAGE_SIZE, type PhysMem } from './phys-mem.js';
 
-export type MemObjectKind = 'anon' | 'shmem' | 'memfd' | 'hugetlb' | 'pfnmap';
+export type MemObjectKind = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'pfnmap';
 
 /** Where a private file mapping reads pages it has not copied yet. */
 export interface PrivateSource {
