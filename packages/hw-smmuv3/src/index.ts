@@ -15,3 +15,4 @@ export { ArmVsmmu } from './driver/viommu.js';
 export { StaticDomain } from './driver/static-domains.js';
 export { SmmuMaster } from './driver/master.js';
 export { armSmmuV3Driver, createArmSmmuV3, parseArmSmmuV3Options, type ArmSmmuV3Options, type ArmSmmuV3Unit } from './unit.js';
+export { dumpDomain, dumpStream, dumpTable, s2Reader, physReader, type TableSpec, type TableReader, type DumpOptions } from './debug/dump.js';
