@@ -50,6 +50,8 @@ export interface IommuOps {
    * PASID), or a nested domain on a nest-parent paging domain or on a vIOMMU, from vendor data.
    */
   domainAllocUser?(dev: IommuDevice, flags: number, parent: IommuDomain | IommuViommu | null, userData: IommuUserData | null): IommuDomain;
+  /** get_viommu_size: whether the device's IOMMU can host a vIOMMU of `type` (checked before the HWPT). */
+  viommuSupported?(dev: IommuDevice, type: number): boolean;
   /** viommu_alloc: a vIOMMU of `type` over a nest-parent domain. */
   viommuAlloc?(dev: IommuDevice, parent: IommuDomain, type: number, userData: IommuUserData | null, core: ViommuCore): IommuViommu;
   /** page_response: software answered a page request; the device may retry. */

@@ -70,6 +70,7 @@ export function ioctlViommuAlloc(ucmd: Ucmd<StructType<typeof iommu_viommu_alloc
   const idev = getDevice(ctx, cmd.dev_id);
   const ops = idev.dev.unit.ops;
   if (!ops.viommuAlloc) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `${idev.dev.unit.id} has no vIOMMU support`);
+  if (ops.viommuSupported && !ops.viommuSupported(idev.dev, cmd.type)) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `vIOMMU type ${cmd.type} on ${idev.dev.unit.id}`);
   const hwpt = ctx.getObject<IommufdHwptPaging>(cmd.hwpt_id, 'HWPT_PAGING');
   if (!hwpt.nestParent) throw new ErrnoError('EINVAL', 'ioctl', `HWPT ${cmd.hwpt_id} is not a nest parent`);
   const v = new IommufdViommu(ctx, hwpt);

@@ -97,6 +97,10 @@ export class MockIommuOps implements IommuOps {
     return new MockPagingDomain(this, type, dirty);
   }
 
+  viommuSupported(_dev: IommuDevice, type: number): boolean {
+    return type === IOMMU_VIOMMU_TYPE_SELFTEST;
+  }
+
   viommuAlloc(_dev: IommuDevice, parent: IommuDomain, type: number, userData: IommuUserData | null, core: ViommuCore): IommuViommu {
     if (type !== IOMMU_VIOMMU_TYPE_SELFTEST) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `vIOMMU type 0x${type.toString(16)}`);
     const v = new MockViommu(this.unit, parent, core, this.host.frames);
