@@ -43,3 +43,27 @@ export function guestStage1(f: Fixture, levels: 4 | 5 = 4) {
   const pt = new X86PageTable(gmem, galloc, levels);
   return { pt, galloc, gmem };
 }
+
+/** Turns on queued invalidation (256-bit descriptors, one page = 128 entries) and submits descriptors by hand. */
+export function queue(f: Fixture, dw: 0 | 1 = 1) {
+  const base = f.alloc();
+  f.hw.write64(0x90, (BigInt(base) << 12n) | (BigInt(dw) << 11n));
+  f.hw.write64(0x88, 0n);
+  f.hw.write32(0x18, (1 << 31) | (1 << 26));
+  const size = dw ? 32 : 16;
+  let tail = 0;
+  return {
+    base,
+    /** Writes each descriptor at the tail and moves IQT past them; the hardware processes at once. */
+    submit(...descs: readonly bigint[][]): void {
+      for (const d of descs) {
+        d.slice(0, size / 8).forEach((q, i) => f.mem.setU64(base * 4096 + tail * size + i * 8, q));
+        tail = (tail + 1) % (4096 / size);
+      }
+      f.hw.write64(0x88, BigInt(tail * size));
+    },
+    get tail() {
+      return tail;
+    },
+  };
+}
