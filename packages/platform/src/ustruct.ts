@@ -94,63 +94,108 @@ function isNested(spec: FieldSpec): spec is readonly [number, StructCodec<object
   return typeof spec[1] === 'object';
 }
 
+/** A field resolved once at definition: the hot paths loop over these instead of Object.entries. */
+interface Slot {
+  readonly field: string;
+  readonly off: number;
+  readonly type: ScalarType;
+  readonly count: number;
+  readonly width: number;
+  readonly nested: Inner | null;
+}
+
+/** The codec's DataView-level members, shared by nested union members so one view serves a whole struct. */
+interface Inner {
+  enc(v: Record<string, unknown>, dv: DataView, at: number): void;
+  dec(dv: DataView, at: number): Record<string, unknown>;
+  wb(t: Record<string, unknown>, dv: DataView, from: number, to: number, at: number): void;
+}
+
+const INNER = new WeakMap<object, Inner>();
+
+/** The inner members of a nested codec; a codec not made by defineStruct goes through its public methods. */
+function innerOf(c: StructCodec<object>): Inner {
+  const known = INNER.get(c);
+  if (known) return known;
+  const bytesOf = (dv: DataView) => new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+  return {
+    enc: (v, dv, at) => void c.encode(v, bytesOf(dv), at),
+    dec: (dv, at) => c.decode(bytesOf(dv), at) as Record<string, unknown>,
+    wb: (t, dv, from, to, at) => c.writeBack(t, bytesOf(dv), from, to, at),
+  };
+}
+
+function readArray(dv: DataView, off: number, s: Slot): (number | bigint)[] {
+  const a = new Array<number | bigint>(s.count);
+  const w = WIDTH[s.type];
+  for (let i = 0; i < s.count; i++) a[i] = get(dv, off + i * w, s.type);
+  return a;
+}
+
 /** Defines a struct codec; offsets and sizes are the kernel header's (checked by tests against pahole-style layouts). */
 export function defineStruct<F extends Record<string, FieldSpec>>(name: string, size: number, fields: F): StructCodec<StructOf<F>> {
+  const slots: Slot[] = [];
   for (const [field, spec] of Object.entries(fields)) {
     const width = isNested(spec) ? spec[1].size : WIDTH[spec[1]] * (spec[2] ?? 1);
     if (spec[0] + width > size) throw new Error(`${name}.${field} at ${spec[0]}+${width} exceeds sizeof ${size}`);
+    const nested = isNested(spec) ? innerOf(spec[1]) : null;
+    slots.push({ field, off: spec[0], type: nested ? 'u8' : (spec[1] as ScalarType), count: nested ? 0 : (spec[2] ?? -1), width, nested });
   }
+  const inner: Inner = {
+    enc(v, dv, at) {
+      for (const s of slots) {
+        const x = v[s.field];
+        if (x === undefined) continue;
+        const off = at + s.off;
+        if (s.nested) {
+          s.nested.enc(x as Record<string, unknown>, dv, off);
+        } else if (s.count >= 0) {
+          const arr = x as ArrayLike<unknown>;
+          const n = Math.min(arr.length, s.count);
+          for (let i = 0; i < n; i++) put(dv, off + i * WIDTH[s.type], s.type, `${name}.${s.field}[${i}]`, arr[i]);
+        } else {
+          put(dv, off, s.type, `${name}.${s.field}`, x);
+        }
+      }
+    },
+    dec(dv, at) {
+      const o: Record<string, unknown> = {};
+      for (const s of slots) {
+        const off = at + s.off;
+        o[s.field] = s.nested ? s.nested.dec(dv, off) : s.count >= 0 ? readArray(dv, off, s) : get(dv, off, s.type);
+      }
+      return o;
+    },
+    wb(t, dv, from, to, at) {
+      for (const s of slots) {
+        const off = at + s.off;
+        if (s.nested) {
+          const member = t[s.field];
+          if (member && typeof member === 'object') s.nested.wb(member as Record<string, unknown>, dv, from, to, off);
+          continue;
+        }
+        if (off < from || off + s.width > to) continue;
+        t[s.field] = s.count >= 0 ? readArray(dv, off, s) : get(dv, off, s.type);
+      }
+    },
+  };
   const codec: StructCodec<StructOf<F>> = {
     name,
     size,
     fields,
     encode(value, into, at = 0) {
       const out = into ?? new Uint8Array(size);
-      const dv = viewOf(out);
-      const v = value as Record<string, unknown>;
-      for (const [field, spec] of Object.entries(fields)) {
-        const x = v[field];
-        if (x === undefined) continue;
-        const off = at + spec[0];
-        if (isNested(spec)) {
-          spec[1].encode(x as object, out, off);
-        } else if (spec[2] !== undefined) {
-          const arr = x as ArrayLike<unknown>;
-          for (let i = 0; i < Math.min(arr.length, spec[2]); i++) put(dv, off + i * WIDTH[spec[1]], spec[1], `${name}.${field}[${i}]`, arr[i]);
-        } else {
-          put(dv, off, spec[1], `${name}.${field}`, x);
-        }
-      }
+      inner.enc(value as Record<string, unknown>, viewOf(out), at);
       return out;
     },
     decode(bytes, at = 0) {
-      const dv = viewOf(bytes);
-      const o: Record<string, unknown> = {};
-      for (const [field, spec] of Object.entries(fields)) {
-        const off = at + spec[0];
-        if (isNested(spec)) o[field] = spec[1].decode(bytes, off);
-        else if (spec[2] !== undefined) o[field] = Array.from({ length: spec[2] }, (_, i) => get(dv, off + i * WIDTH[spec[1] as ScalarType], spec[1] as ScalarType));
-        else o[field] = get(dv, off, spec[1]);
-      }
-      return o as StructOf<F>;
+      return inner.dec(viewOf(bytes), at) as StructOf<F>;
     },
     writeBack(target, bytes, from, to, at = 0) {
-      const dv = viewOf(bytes);
-      const t = target as Record<string, unknown>;
-      for (const [field, spec] of Object.entries(fields)) {
-        const off = at + spec[0];
-        if (isNested(spec)) {
-          const member = t[field];
-          if (member && typeof member === 'object') spec[1].writeBack(member, bytes, from, to, off);
-          continue;
-        }
-        const width = WIDTH[spec[1]] * (spec[2] ?? 1);
-        if (off < from || off + width > to) continue;
-        if (spec[2] !== undefined) t[field] = Array.from({ length: spec[2] }, (_, i) => get(dv, off + i * WIDTH[spec[1] as ScalarType], spec[1] as ScalarType));
-        else t[field] = get(dv, off, spec[1]);
-      }
+      inner.wb(target as Record<string, unknown>, viewOf(bytes), from, to, at);
     },
   };
+  INNER.set(codec, inner);
   return codec;
 }
 
