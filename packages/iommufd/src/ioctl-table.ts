@@ -7,6 +7,8 @@ export interface IoctlOp {
   readonly codec: StructCodec<object>;
   readonly minSize: number;
   readonly execute: (ucmd: Ucmd<never>) => unknown;
+  /** Decodes the copied-in struct; a union-heavy struct decodes only what its op uses. */
+  readonly decode: (bytes: Uint8Array) => object;
 }
 
 const WIDTH = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, s64: 8 } as const;
@@ -19,6 +21,12 @@ export function offsetofend<T extends object>(codec: StructCodec<T>, field: keyo
   return spec[0] + width;
 }
 
-export function ioctlOp<T extends object>(num: number, codec: StructCodec<T>, last: keyof T & string, execute: (ucmd: Ucmd<T>) => unknown): IoctlOp {
-  return { num, codec: codec as StructCodec<object>, minSize: offsetofend(codec, last), execute: execute as (u: Ucmd<never>) => unknown };
+export function ioctlOp<T extends object>(
+  num: number,
+  codec: StructCodec<T>,
+  last: keyof T & string,
+  execute: (ucmd: Ucmd<T>) => unknown,
+  decode: (bytes: Uint8Array) => T = (b) => codec.decode(b),
+): IoctlOp {
+  return { num, codec: codec as StructCodec<object>, minSize: offsetofend(codec, last), execute: execute as (u: Ucmd<never>) => unknown, decode };
 }

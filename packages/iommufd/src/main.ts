@@ -129,7 +129,7 @@ function dispatch(sub: IommufdSubsystem, ctx: IommufdCtx, proc: Process, request
   const size = user.readU32(0);
   if (!op || op.num !== request) throw new ErrnoError('ENOTTY', 'ioctl', `request 0x${request.toString(16)}`);
   if (size < op.minSize) throw new ErrnoError('EINVAL', 'ioctl', `${op.codec.name}: size ${size} < ${op.minSize}`);
-  const cmd = op.codec.decode(copyStructFromUser(user, op.codec.size, size));
+  const cmd = op.decode(copyStructFromUser(user, op.codec.size, size));
   const ucmd = new Ucmd(ctx, proc, user, size, op.codec, cmd);
   let ret: unknown;
   try {

@@ -3,7 +3,7 @@ import { type IommuUnit, iommuSubsystem } from '@iommu-lab/iommu-core';
 import { ioctlOp, iommufdSubsystem } from '@iommu-lab/iommufd';
 import type { Host } from '@iommu-lab/platform';
 import { createMockUnit } from './mock/ops.js';
-import { iommufdTest } from './test-cmd/test-cmd.js';
+import { decodeTestCmd, iommufdTest } from './test-cmd/test-cmd.js';
 import { IOMMU_TEST_CMD, iommu_test_cmd } from './uapi/iommufd-test.js';
 
 const KEY = Symbol('iommufd-selftest');
@@ -14,7 +14,7 @@ export function installSelftest(host: Host): IommuUnit {
   if (have) return have;
   const unit = createMockUnit(host, 'iommufd_selftest_iommu');
   iommuSubsystem(host).addUnit(unit);
-  iommufdSubsystem(host).add(ioctlOp(IOMMU_TEST_CMD, iommu_test_cmd, 'last', iommufdTest(unit)));
+  iommufdSubsystem(host).add(ioctlOp(IOMMU_TEST_CMD, iommu_test_cmd, 'last', iommufdTest(unit), decodeTestCmd));
   host.ext.set(KEY, unit);
   return unit;
 }

@@ -9,7 +9,7 @@ import {
   type IommuUnit,
 } from '@iommu-lab/iommu-core';
 import { deviceAttach, deviceDetach, deviceReplace, getDevice, getIoas, type IommufdHwpt, type Ucmd } from '@iommu-lab/iommufd';
-import { ErrnoError, PAGE_SIZE, type StructType } from '@iommu-lab/platform';
+import { ErrnoError, PAGE_SIZE, type StructCodec, type StructType } from '@iommu-lab/platform';
 import { mockDevOf } from '../mock/device.js';
 import { MockNestedDomain, MockPagingDomain } from '../mock/domain.js';
 import * as T from '../uapi/iommufd-test.js';
@@ -195,15 +195,25 @@ const OP_MEMBER: Record<number, keyof TestCmd> = {
   [T.IOMMU_TEST_OP_DMABUF_REVOKE]: 'dmabuf_revoke',
 };
 
-const HEADER = new Set(['size', 'op', 'id', '__reserved', 'last']);
+/**
+ * Decodes the header and only the op's union member: the members overlap, so a response then
+ * writes back just that one (and the other members are not decoded for nothing).
+ */
+export function decodeTestCmd(bytes: Uint8Array): TestCmd {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const cmd = { size: dv.getUint32(0, true), op: dv.getUint32(4, true), id: dv.getUint32(8, true), __reserved: dv.getUint32(12, true), last: dv.getUint32(64, true) } as TestCmd;
+  const keep = OP_MEMBER[cmd.op];
+  if (keep) {
+    const spec = T.iommu_test_cmd.fields[keep]!;
+    (cmd as Record<string, unknown>)[keep] = (spec[1] as StructCodec<object>).decode(bytes, spec[0]);
+  }
+  return cmd;
+}
 
 /** The IOMMU_TEST_CMD handler for a host whose mock IOMMU unit is `unit`. */
 export function iommufdTest(unit: IommuUnit): (u: U) => unknown {
   return (u) => {
     const cmd = u.cmd;
-    // The union members overlap: keep only the op's member so a response writes back just that one.
-    const keep = OP_MEMBER[cmd.op];
-    for (const k of Object.keys(cmd) as (keyof TestCmd)[]) if (!HEADER.has(k) && k !== keep) Reflect.deleteProperty(cmd, k);
     switch (cmd.op) {
       case T.IOMMU_TEST_OP_ADD_RESERVED:
         return addReserved(u);
