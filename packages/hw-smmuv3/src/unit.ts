@@ -68,8 +68,9 @@ function describeSmmu(hw: SmmuV3, ops: ArmSmmuV3): Record<string, string> {
   };
 }
 
-export const armSmmuV3Driver: IommuDriverFactory = {
+/** The factory iommu-core registers; create() returns the typed unit (hardware and driver). */
+export const armSmmuV3Driver = {
   model: 'arm-smmuv3',
   description: 'Arm SMMUv3 (IHI0070): stage 1/2/nested translation, CMDQ/EVTQ, vIOMMU nesting (arm-smmu-v3)',
   create: createArmSmmuV3,
-};
+} satisfies IommuDriverFactory;
