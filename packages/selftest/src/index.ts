@@ -6,3 +6,8 @@ export * from './mock/domain.js';
 export * from './mock/viommu.js';
 export * from './mock/ops.js';
 export * from './install.js';
+export * from './harness/harness.js';
+export * from './harness/run.js';
+export { suite } from './suite/index.js';
+export * from './vfio/vfio-target.js';
+export * from './vfio/vfio-iommufd-setup.js';
