@@ -2,7 +2,7 @@
 import type { PhysMem } from '@iommu-lab/platform';
 import { ErrnoError } from '@iommu-lab/platform';
 import { CMD_SYNC_CS_IRQ } from '../format/cmd.js';
-import { CERROR_ABT, CERROR_ILL, CERROR_NAMES, CMDQ_ENT_SIZE, queueIdx, queueInc, queuePos, queueUsed } from '../format/queue.js';
+import { CERROR_ILL, CERROR_NAMES, CMDQ_ENT_SIZE, queueIdx, queueInc, queuePos, queueUsed } from '../format/queue.js';
 import { SMMU_REG } from '../format/registers.js';
 import type { SmmuMmio } from '../hw/smmu.js';
 import { cmdSync, cmdSyncSev, type SmmuCmd } from './cmds.js';
@@ -65,11 +65,6 @@ export class DriverCmdq {
     const [d0, d1] = cmdSyncSev();
     this.mem.setU64(at, d0);
     this.mem.setU64(at + 8, d1);
-  }
-
-  /** True when CERROR_ABT: nothing to repair, the SMMU retries the fetch. */
-  static isAbort(cons: number): boolean {
-    return ((cons >>> 24) & 0x7f) === CERROR_ABT;
   }
 
   private write(c: SmmuCmd): void {
