@@ -42,4 +42,46 @@ describe('iommu-lab CLI', () => {
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/cannot read host spec .*missing\.json: ENOENT/);
   });
+
+  it('selftest runs the iommufd suite as KTAP with kselftest filters, and --list lists it', async () => {
+    // The first matching filter decides: -f first would take cmd_fail in too.
+    expect((await run('selftest', '-f', 'iommufd', '-T', 'cmd_fail')).out).toContain('1..11');
+    const r = await run('selftest', '-T', 'cmd_fail', '-f', 'iommufd');
+    expect(r.code).toBe(0);
+    const lines = r.out.split('\n');
+    expect(lines.slice(0, 2)).toEqual(['TAP version 13', '1..10']);
+    expect(lines).toContain('ok 1 iommufd.simple_close');
+    expect(r.out).not.toContain('cmd_fail');
+    expect(lines.at(-1)).toBe('# Totals: pass:10 fail:0 xfail:0 xpass:0 skip:0 error:0');
+    const one = await run('selftest', '-r', 'iommufd_ioas.mock_domain.ioas_area_destroy');
+    expect(one.out).toContain('ok 1 iommufd_ioas.mock_domain.ioas_area_destroy');
+    expect(one.out).toContain('1..1');
+    const list = await run('selftest', '--list');
+    expect(list.out.split('\n')[1]).toMatch(/^iommufd\s+simple_close$/);
+  });
+
+  it('selftest --vfio runs the VFIO cdev test on a device of the host', async () => {
+    const file = join(dir, 'vfio.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        iommus: [
+          { id: 'smmu0', model: 'arm-smmuv3' },
+          { id: 'mock0', model: 'iommufd-mock' },
+        ],
+        devices: [
+          { bdf: '0000:02:00.0', iommu: 'smmu0' },
+          { bdf: '0000:03:00.0', iommu: 'mock0' },
+        ],
+      }),
+    );
+    const r = await run('selftest', file, '--vfio', '0000:02:00.0');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('ok 1 vfio_cdev.bind');
+    expect(r.out).toContain('# Totals: pass:6 fail:0');
+    expect((await run('selftest', file, '--vfio')).out).toContain('# Totals: pass:6 fail:0');
+    const bad = await run('selftest', file, '--vfio', '0000:09:00.0');
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('not ok 1 vfio_cdev.bind');
+  });
 });

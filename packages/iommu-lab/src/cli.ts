@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { createHost } from './create-host.js';
 import { formatHostInfo, hostInfo } from './info.js';
+import { selftestCommand } from './selftest-cmd.js';
 import { HostSpecError } from './spec.js';
 
 function loadSpec(file?: string): unknown {
@@ -15,10 +16,12 @@ function loadSpec(file?: string): unknown {
   }
 }
 
-export function program(): Command {
+/** The command tree; a subcommand that decides the exit status (selftest) reports it through setExit. */
+export function program(setExit: (code: number) => void = () => {}): Command {
   const cli = new Command('iommu-lab')
     .description('Run, test, measure and debug nested IOMMU translation and vSVA without hardware')
-    .version(pkg.version, '-V, --version');
+    .version(pkg.version, '-V, --version')
+    .enablePositionalOptions();
   cli
     .command('info')
     .description('print the host topology: memory, IOMMU units, devices (the built-in default machine without a spec)')
@@ -29,13 +32,15 @@ export function program(): Command {
       const info = hostInfo(host);
       console.log(opts.json ? JSON.stringify(info, null, 2) : formatHostInfo(info));
     });
+  cli.addCommand(selftestCommand(loadSpec, (line) => console.log(line), setExit));
   return cli;
 }
 
 export async function main(argv = process.argv): Promise<number> {
+  let code = 0;
   try {
-    await program().parseAsync(argv);
-    return 0;
+    await program((c) => (code = c)).parseAsync(argv);
+    return code;
   } catch (e) {
     if (e instanceof HostSpecError) {
       console.error(`iommu-lab: ${e.message}`);

@@ -1,11 +1,14 @@
 // createHost(spec): the platform, the IOMMU units from the registry, the devices behind them, the kernel.
 import { iommuDriver, type IommuSubsystem, iommuSubsystem } from '@iommu-lab/iommu-core';
+import { installIommufd } from '@iommu-lab/iommufd';
 import { Host, parseSize } from '@iommu-lab/platform';
+import { installSelftest } from '@iommu-lab/selftest';
+import { installVfio, type VfioSubsystem } from '@iommu-lab/vfio';
 import { registerBuiltinDrivers } from './drivers.js';
 import { DEFAULT_MACHINE, type HostSpec, HostSpecError, parseHostSpec } from './spec.js';
 
-/** A host built from a spec: the platform plus its IOMMU subsystem. */
-export type LabHost = Host & { readonly spec: HostSpec; readonly iommu: IommuSubsystem };
+/** A host built from a spec: the platform, its IOMMU subsystem, /dev/iommu and the VFIO devices. */
+export type LabHost = Host & { readonly spec: HostSpec; readonly iommu: IommuSubsystem; readonly vfio: VfioSubsystem };
 
 function specError(where: string, e: unknown): never {
   if (e instanceof RangeError || e instanceof HostSpecError) throw new HostSpecError(`${where}: ${e.message}`);
@@ -53,5 +56,8 @@ export function createHost(input: unknown = DEFAULT_MACHINE): LabHost {
     pci.translator = unit.hw;
   };
   spec.devices.forEach((_, i) => probe(i));
-  return Object.assign(host, { spec, iommu: sub });
+  installIommufd(host);
+  if (spec.kernel.iommufdTest) installSelftest(host);
+  const vfio = installVfio(host);
+  return Object.assign(host, { spec, iommu: sub, vfio });
 }
