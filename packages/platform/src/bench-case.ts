@@ -20,6 +20,8 @@ export interface BenchCase {
   readonly goal?: BenchGoal;
   /** 'value' cases: how many runs (the median is reported). */
   readonly runs?: number;
+  /** 'value' cases: runs done first and discarded, so the JIT has compiled the hot paths. */
+  readonly warmup?: number;
   setup?(): void;
   fn(): number | void;
   teardown?(): void;

@@ -23,6 +23,7 @@ async function measure(c: BenchCase, timeMs: number): Promise<number> {
   c.setup?.();
   try {
     if (c.kind === 'value') {
+      for (let i = 0; i < (c.warmup ?? 0); i++) c.fn();
       const runs: number[] = [];
       for (let i = 0; i < (c.runs ?? 3); i++) runs.push(Number(c.fn()));
       return median(runs);

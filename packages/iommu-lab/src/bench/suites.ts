@@ -1,10 +1,16 @@
 // Every package's benchmark cases, in the order `npm run bench` runs them.
 import type { BenchCase } from '@iommu-lab/platform';
+import { benchmarks as smmuv3 } from '@iommu-lab/hw-smmuv3/bench';
 import { benchmarks as platform } from '@iommu-lab/platform/bench';
+import { benchmarks as selftest } from '@iommu-lab/selftest/bench';
 
 export interface BenchSuite {
   readonly pkg: string;
   readonly cases: readonly BenchCase[];
 }
 
-export const suites: readonly BenchSuite[] = [{ pkg: 'platform', cases: platform }];
+export const suites: readonly BenchSuite[] = [
+  { pkg: 'platform', cases: platform },
+  { pkg: 'hw-smmuv3', cases: smmuv3 },
+  { pkg: 'selftest', cases: selftest },
+];

@@ -416,13 +416,17 @@ export class IoPagetable {
     const prot = pages.isDmabuf ? (area.prot & ~IOMMU_CACHE) | IOMMU_MMIO : area.prot;
     const pfns = pages.pfns;
     const base = Number(area.iova);
+    // iovaOfIndex in numbers: the hot loop runs once per contiguous run of frames.
+    const first = base - area.pageOffset - area.startIndex * PAGE_SIZE;
+    const iovaAt = (k: number): number => (k === area.startIndex ? base : first + k * PAGE_SIZE);
+    const stop = Number(area.last) + 1;
     let i = area.startIndex;
     try {
       while (i <= area.lastIndex) {
         let j = i;
         while (j < area.lastIndex && pfns[j + 1] === pfns[j]! + 1) j++;
-        const iova = Number(area.iovaOfIndex(i));
-        const end = j === area.lastIndex ? Number(area.last) + 1 : Number(area.iovaOfIndex(j + 1));
+        const iova = iovaAt(i);
+        const end = j === area.lastIndex ? stop : iovaAt(j + 1);
         const pa = pfns[i]! * PAGE_SIZE + (i === area.startIndex ? area.pageOffset : 0);
         if (this.disableLargePages) {
           for (let off = 0; off < end - iova; off += PAGE_SIZE) iommuMap(domain, iova + off, pa + off, PAGE_SIZE, prot);
@@ -432,7 +436,7 @@ export class IoPagetable {
         i = j + 1;
       }
     } catch (e) {
-      const reached = i <= area.lastIndex ? Number(area.iovaOfIndex(i)) : Number(area.last) + 1;
+      const reached = i <= area.lastIndex ? iovaAt(i) : stop;
       if (reached > base) iommuUnmap(domain, base, reached - base);
       throw e;
     }

@@ -84,7 +84,9 @@ export class IoptPages {
    * failure (EFAULT, ENOMEM for the rlimit) nothing changes.
    */
   hold(first: number, last: number): void {
+    // Runs of pages pinned by this call, as [start, end] pairs, to undo on failure.
     const fresh: number[] = [];
+    let count = 0;
     try {
       let i = first;
       while (i <= last) {
@@ -95,12 +97,13 @@ export class IoptPages {
         let j = i;
         while (j + 1 <= last && this.holders[j + 1] === 0) j++;
         this.pinRun(i, j);
-        for (let k = i; k <= j; k++) fresh.push(k);
+        fresh.push(i, j);
+        count += j - i + 1;
         i = j + 1;
       }
-      if (fresh.length && !this.isDmabuf) this.charge(fresh.length);
+      if (count && !this.isDmabuf) this.charge(count);
     } catch (e) {
-      for (const k of fresh) this.unpinPage(k);
+      for (let r = 0; r < fresh.length; r += 2) for (let k = fresh[r]!; k <= fresh[r + 1]!; k++) this.unpinPage(k);
       throw e;
     }
     for (let k = first; k <= last; k++) this.holders[k]!++;
