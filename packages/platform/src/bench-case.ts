@@ -23,6 +23,7 @@ export interface BenchCase {
   /** 'value' cases: runs done first and discarded, so the JIT has compiled the hot paths. */
   readonly warmup?: number;
   setup?(): void;
-  fn(): number | void;
+  /** Returns the figure for a value case; an ops case returns nothing. */
+  fn(): unknown;
   teardown?(): void;
 }
