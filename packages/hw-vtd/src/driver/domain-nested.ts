@@ -14,7 +14,7 @@ import { deviceBlockTranslation } from './block.js';
 import { cacheTagAssignDomain, cacheTagFlushRange, cacheTagUnassignDomain } from './cache-tag.js';
 import { infoOf } from './device-info.js';
 import { DmarDomainBase, removeDevPasid } from './domain-base.js';
-import type { PagingDomain } from './domain-paging.js';
+import { type PagingDomain, restoreOld } from './domain-paging.js';
 import { intelPasidSetupNested, intelPasidTearDownEntry, type VtdS1Config } from './pasid.js';
 
 export class NestedDomain extends DmarDomainBase {
@@ -46,22 +46,27 @@ export class NestedDomain extends DmarDomainBase {
     intelPasidSetupNested(info.iommu, info, pasid, this.didOf(info.iommu), this.s1, this.s2.ssInfo(), this.s2.forceSnooping);
   }
 
-  /** intel_nested_attach_dev. */
-  attachDev(dev: IommuDevice): void {
+  /** intel_nested_attach_dev; a failure after blocking re-attaches `old`. */
+  attachDev(dev: IommuDevice, old: IommuDomain | null): void {
     const info = infoOf(dev);
-    deviceBlockTranslation(info);
     this.s2.compatible(info);
-    this.attachIommu(info.iommu);
+    deviceBlockTranslation(info);
     try {
-      cacheTagAssignDomain(this, info, 0);
+      this.attachIommu(info.iommu);
       try {
-        this.setup(dev, 0);
+        cacheTagAssignDomain(this, info, 0);
+        try {
+          this.setup(dev, 0);
+        } catch (e) {
+          cacheTagUnassignDomain(this, info, 0);
+          throw e;
+        }
       } catch (e) {
-        cacheTagUnassignDomain(this, info, 0);
+        this.detachIommu(info.iommu);
         throw e;
       }
     } catch (e) {
-      this.detachIommu(info.iommu);
+      restoreOld(old, this, dev);
       throw e;
     }
     info.domain = this;

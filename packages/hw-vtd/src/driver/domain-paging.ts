@@ -98,20 +98,28 @@ export class PagingDomain extends DmarDomainBase {
     }
   }
 
-  /** intel_iommu_attach_device: block, check, take a DID, program the RID's PASID entry, tag the caches. */
-  attachDev(dev: IommuDevice): void {
+  /**
+   * intel_iommu_attach_device: block, check, take a DID, program the RID's PASID entry, tag the
+   * caches. A failure after blocking re-attaches `old`, as the kernel's core revert does.
+   */
+  attachDev(dev: IommuDevice, old: IommuDomain | null): void {
     const info = infoOf(dev);
-    deviceBlockTranslation(info);
     this.compatible(info);
-    this.attachIommu(info.iommu);
-    info.domain = this;
-    info.domainAttached = true;
-    this.devices.add(info);
+    deviceBlockTranslation(info);
     try {
-      this.setupPasid(info, 0, null);
-      cacheTagAssignDomain(this, info, 0);
+      this.attachIommu(info.iommu);
+      info.domain = this;
+      info.domainAttached = true;
+      this.devices.add(info);
+      try {
+        this.setupPasid(info, 0, null);
+        cacheTagAssignDomain(this, info, 0);
+      } catch (e) {
+        deviceBlockTranslation(info);
+        throw e;
+      }
     } catch (e) {
-      deviceBlockTranslation(info);
+      restoreOld(old, this, dev);
       throw e;
     }
   }
@@ -183,6 +191,11 @@ export class PagingDomain extends DmarDomainBase {
     if (this.s1Domains.size > 0 || this.devices.size > 0 || this.devPasids.length > 0) return;
     this.pt.destroy();
   }
+}
+
+/** Puts the device back in `old` after a failed attach (what __iommu_group_set_domain's revert does). */
+export function restoreOld(old: IommuDomain | null, failed: IommuDomain, dev: IommuDevice): void {
+  if (old && old !== failed) old.attachDev(dev, failed);
 }
 
 /** domain_set_dirty_tracking for one domain's RID and PASID attachments. */

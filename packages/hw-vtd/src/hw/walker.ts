@@ -83,6 +83,11 @@ export class PageWalker {
   /** Reserved high-word bits of a non-leaf second-stage entry: above HAW, and TM. */
   readonly resHiTm: number;
   private startTable = 0;
+  private nestSsRoot = 0;
+  private nestSsLevels = 0;
+  private nestDid = 0;
+  private nestSsade = false;
+  private curTableGpa = 0;
   private startPerm = 0;
   private startLevel = 0;
 
@@ -289,7 +294,12 @@ export class PageWalker {
     const hi32 = vaPfn < TWO32 ? 0 : Math.floor(vaPfn / TWO32);
     let ci = -1;
     let c = NO_CHUNK;
-    if (psc && this.fsPscStart(levels, vaPfn, did, pasid)) {
+    this.nestSsRoot = ssRootPfn;
+    this.nestSsLevels = ssLevels;
+    this.nestDid = did;
+    this.nestSsade = nested && ssade;
+    // With SSADE the A/D writes into stage-1 tables dirty their stage-2 pages, which needs each table's GPA: no PSC start.
+    if (psc && !this.nestSsade && this.fsPscStart(levels, vaPfn, did, pasid)) {
       table = this.startTable;
       acc = this.startPerm;
       level = this.startLevel;
@@ -298,6 +308,7 @@ export class PageWalker {
     for (;;) {
       let hpa = table;
       if (nested && !known) {
+        this.curTableGpa = table;
         if (!(quick && table < ssLimitPfn && this.ssQuick(ssRootPfn, ssLevels, table) && (this.ssPerm & 1) !== 0)) {
           if (!this.fsTableThroughSs(table, level, levels, ssRootPfn, ssLevels, ssLimitPfn, did, ssade)) return false;
         }
@@ -329,6 +340,7 @@ export class PageWalker {
         const want = (lo | A | (req.eafe ? EA : 0)) >>> 0;
         if (want !== lo) {
           if (nested && (acc & PSC_TABLE_W) === 0) return this.failAt(FR.VTD_FR_SM_FS_NESTED_WRITE, STAGE_FIRST, level, hpa * 4096 + idx * 8, lo, hi);
+          if (this.nestSsade) this.dirtyTablePage();
           this.mem.write64(hpa * 4096 + idx * 8, want, hi);
           this.adUpdates++;
           lo = want;
@@ -339,6 +351,13 @@ export class PageWalker {
       table = next;
       level--;
     }
+  }
+
+  /** Nested with SSADE: a hardware A/D write into a stage-1 table is a write through stage 2, so its SS leaf gets D. */
+  private dirtyTablePage(): void {
+    const { ssPfn, ssLevel, ssPerm, ssDirty, ssLeafPa, ssLeafLo, ssLeafHi } = this;
+    this.ssWalk(this.nestSsRoot, this.nestSsLevels, this.curTableGpa, this.nestDid, true, true);
+    Object.assign(this, { ssPfn, ssLevel, ssPerm, ssDirty, ssLeafPa, ssLeafLo, ssLeafHi });
   }
 
   /** The deepest first-stage paging-structure cache hit, into start*. */
@@ -395,6 +414,7 @@ export class PageWalker {
       const want = (lo | A | (req.eafe ? EA : 0) | (req.write ? D : 0)) >>> 0;
       if (want !== lo) {
         if (nested && (acc & PSC_TABLE_W) === 0) return this.failAt(FR.VTD_FR_SM_FS_NESTED_WRITE, STAGE_FIRST, level, pa, lo, hi);
+        if (this.nestSsade) this.dirtyTablePage();
         this.mem.write64(pa, want, hi);
         this.adUpdates++;
         lo = want;
