@@ -66,6 +66,12 @@ describe('AArch64 VMSAv8-64 descriptors (4 KiB granule)', () => {
     m.setU64(0x103000 + 0x145 * 8, 0x100_0000_0707n);
     expect(walkA64(m, 0x100, IN_PFN, { ...s1, outputBits: 40 }, w)).toBe(false);
     expect([w.fault, w.faultLevel]).toEqual(['address-size', 3]);
+    // A page with DBM (bit 51) and GP (bit 50) set is fine; bit 48 set is an address-size fault.
+    m.setU64(0x103000 + 0x145 * 8, (3n << 50n) | 0x4000_0707n);
+    expect(walkA64(m, 0x100, IN_PFN, s1, w)).toBe(true);
+    m.setU64(0x103000 + 0x145 * 8, (1n << 48n) | 0x4000_0707n);
+    expect(walkA64(m, 0x100, IN_PFN, s1, w)).toBe(false);
+    expect([w.fault, w.faultLevel]).toEqual(['address-size', 3]);
     m.setU64(0x102000 + 0x91 * 8, 0x4020_0701n);
     expect(walkA64(m, 0x100, IN_PFN, s1, w)).toBe(true);
     expect([w.pfn, w.level]).toEqual([0x40200 + 0x145, 2]);

@@ -152,8 +152,10 @@ export class A64Walk {
 }
 
 const scratch = new Uint32Array(2);
-// Descriptor bits 51:48 (high word 19:16) are RES0 with a 48-bit output address.
-const OA_HI_MASK_48 = 0x000f0000;
+// With a 48-bit OA and 4K granule, table descriptor bits 51:48 are RES0; in block and page
+// descriptors only 49:48 are, as bit 51 is DBM and bit 50 GP (Arm ARM D8.3).
+const OA_HI_MASK_TABLE_48 = 0x000f0000;
+const OA_HI_MASK_LEAF_48 = 0x00030000;
 
 /**
  * Walks a 4 KiB-granule table from ttbPfn for the input page inPfn (the caller checks that the
@@ -182,7 +184,7 @@ export function walkA64(mem: PtMemory, ttbPfn: number, inPfn: number, cfg: A64Wa
     const isTable = (lo & A64.TABLE) !== 0 && level < 3;
     if ((lo & A64.TABLE) === 0 && (level === 0 || level === 3)) return failA64(out, 'translation');
     const next = (hi & 0xffff) * 1048576 + (lo >>> 12);
-    if ((hi & OA_HI_MASK_48) !== 0 || next >= oaLimitPfn) return failA64(out, 'address-size');
+    if ((hi & (isTable ? OA_HI_MASK_TABLE_48 : OA_HI_MASK_LEAF_48)) !== 0 || next >= oaLimitPfn) return failA64(out, 'address-size');
     if (isTable) {
       if (cfg.stage === 1) {
         apTable |= (hi >>> 29) & 3;
