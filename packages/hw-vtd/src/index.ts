@@ -13,3 +13,4 @@ export { NestedDomain } from './driver/domain-nested.js';
 export { DmarFaultHandler, type VtdFaultReport, type VtdFaultListener } from './driver/fault-handler.js';
 export { DeviceDomainInfo, infoOf } from './driver/device-info.js';
 export { QueuedInvalidation, type SubmittedDesc } from './driver/qi.js';
+export { deviceTranslationStruct, domainTranslationStruct, ssResolve } from './debugfs.js';

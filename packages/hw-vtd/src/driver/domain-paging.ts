@@ -8,7 +8,7 @@ import {
   type IotlbGather,
   type MapProgress,
 } from '@iommu-lab/iommu-core';
-import { ErrnoError } from '@iommu-lab/platform';
+import { ErrnoError, type PhysMem } from '@iommu-lab/platform';
 import { deviceBlockTranslation } from './block.js';
 import { cacheTagAssignDomain, cacheTagFlushAll, cacheTagFlushRange, cacheTagFlushRangeNp } from './cache-tag.js';
 import { type DeviceDomainInfo, infoOf } from './device-info.js';
@@ -35,6 +35,8 @@ export class PagingDomain extends DmarDomainBase {
   readonly pgsizes: readonly number[];
   readonly geometry: IommuDomainGeometry;
   readonly pt: IoPageTable;
+  /** The memory the tables live in (for dumps). */
+  readonly ptMemory: PhysMem;
   readonly dirtyOps?: IommuDirtyOps;
   dirtyTracking = false;
   /** Nested domains built on this one (s1_domains). */
@@ -55,6 +57,7 @@ export class PagingDomain extends DmarDomainBase {
     this.features.forceWriteable = nestedParent;
     const format = stage === 'first' ? X86_64_FORMAT : vtdssFormat(this.features);
     this.pt = new IoPageTable(iommu.mem, iommu.frames, format, geo.levels, geo.vaszLg2);
+    this.ptMemory = iommu.mem;
     this.pgsizes = geo.pgsizes;
     this.geometry = {
       apertureStart: 0n,
