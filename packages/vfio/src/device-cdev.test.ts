@@ -49,8 +49,12 @@ describe('VFIO device cdev', () => {
     iommufd = p.installFile(fake.open());
   });
 
-  it('registers one node per device behind an IOMMU, in BDF order, and records it on the PCI device', () => {
-    expect(host.vfs.list('/dev/vfio/devices')).toEqual(['/dev/vfio/devices/vfio0', '/dev/vfio/devices/vfio1']);
+  it('registers one node per device behind an IOMMU, in spec order, and records it on the PCI device', () => {
+    const h = fakeHost(['0000:05:00.0', '0000:01:00.0']);
+    installVfio(h);
+    expect(h.vfs.list('/dev/vfio/devices')).toEqual(['/dev/vfio/devices/vfio0', '/dev/vfio/devices/vfio1']);
+    expect(h.device('0000:05:00.0').cdevPath).toBe('/dev/vfio/devices/vfio0');
+    expect(h.device('0000:01:00.0').cdevPath).toBe('/dev/vfio/devices/vfio1');
     expect(host.device('0000:02:00.0').cdevPath).toBe('/dev/vfio/devices/vfio1');
   });
 

@@ -41,11 +41,10 @@ export function vfioSubsystem(host: Host): VfioSubsystem {
   return s;
 }
 
-/** Registers every PCI device that is behind an IOMMU and not yet a VFIO device, in BDF order. */
+/** Registers every PCI device that is behind an IOMMU and not yet a VFIO device, in the host's (spec) order. */
 export function installVfio(host: Host): VfioSubsystem {
   const s = vfioSubsystem(host);
   const sub = iommuSubsystem(host);
-  const pcis = host.devices.filter((p) => sub.findDevice(p.bdf) && !s.devices.some((d) => d.pci === p));
-  for (const pci of [...pcis].sort((a, b) => (a.bdf < b.bdf ? -1 : a.bdf > b.bdf ? 1 : 0))) s.registerPci(pci);
+  for (const pci of host.devices) if (sub.findDevice(pci.bdf) && !s.devices.some((d) => d.pci === pci)) s.registerPci(pci);
   return s;
 }
