@@ -140,6 +140,33 @@ describe('attach and map through iommu-core, then device DMA', () => {
 
 });
 
+describe('resource limits and failed maps leave the state as it was', () => {
+  it('runs out of domain IDs with ENOSPC (ND = 0: 16 IDs, 0 and 1 reserved)', () => {
+    const h = vtdHost({ nd: 0 });
+    const dev = h.dev(DEV_A);
+    for (let i = 0; i < 14; i++) {
+      const d = h.unit.ops.domainAllocUser(dev, 0, null, null);
+      iommuAttachDevicePasid(d, dev, i + 1, { domain: d });
+    }
+    expect(h.unit.iommu.didsInUse).toBe(14);
+    const extra = h.unit.ops.domainAllocUser(dev, 0, null, null) as PagingDomain;
+    expect(() => iommuAttachDevicePasid(extra, dev, 20, { domain: extra })).toThrowError(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(extra.iommuDids.size).toBe(0);
+    expect(readPasidEntry(infoOf(dev), pasidEntryPa(infoOf(dev), 20)).present).toBe(false);
+  });
+
+  it('a map over an existing mapping fails with EADDRINUSE and the core unwinds what it mapped', () => {
+    const h = vtdHost();
+    const dev = h.dev(DEV_A);
+    const d = h.unit.ops.domainAllocUser(dev, IOMMU_HWPT_ALLOC_NEST_PARENT, null, null) as PagingDomain;
+    const f = h.host.frames.alloc(2);
+    iommuMap(d, 0x3000, f * 4096, 4096, RW);
+    expect(() => iommuMap(d, 0x1000, f * 4096, 3 * 4096, RW)).toThrowError(expect.objectContaining({ code: 'EADDRINUSE' }));
+    expect([d.iovaToPhys(0x1000), d.iovaToPhys(0x2000), d.iovaToPhys(0x3000)]).toEqual([-1, -1, f * 4096]);
+    expect(() => iommuMap(d, 2 ** 48, f * 4096, 4096, RW)).toThrowError(expect.objectContaining({ code: 'ERANGE' }));
+  });
+});
+
 describe('the flushes the driver issues', () => {
   it('caching mode: a second-stage map sends a page-selective IOTLB invalidation; a first-stage map does not', () => {
     const h = vtdHost({ cachingMode: true });
