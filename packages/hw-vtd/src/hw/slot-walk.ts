@@ -91,18 +91,12 @@ export class SlotWalk {
     const vaSpan = FS_SPAN[fsLevels]!;
     const half = vaSpan / 2;
     if (iovaPfn >= half && iovaPfn < TWO52 - half) return this.fail(FR.VTD_FR_SM_NON_CANONICAL, 'request', 0);
-    const req = this.req;
-    req.write = write;
-    req.priv = priv;
-    req.exec = exec;
-    req.wpe = (flags & PE_WPE) !== 0;
-    req.eafe = (flags & PE_EAFE) !== 0;
     const nested = pgtt === PASID_ENTRY_PGTT_NESTED;
     const limit = nested ? this.ssLimit[ssLevels]! : 0;
     // The canonical address's low 9 * levels bits: the upper half sits just below 2^52 pages.
     const va = iovaPfn < half ? iovaPfn : iovaPfn - (TWO52 - vaSpan);
     if (nested && !ssade && !exec && !w.pscOn && !w.peek) {
-      const needA = FS_P | FS_A | (req.eafe ? FS_EA : 0);
+      const needA = FS_P | FS_A | ((flags & PE_EAFE) !== 0 ? FS_EA : 0);
       if (quickNested(w.chunks, w.resHiTm, pc.fsptPfn[slot]!, fsLevels, va, pc.ssptPfn[slot]!, ssLevels, limit, write, !priv, needA)) {
         const acc = quickOut.fsAcc;
         const sp = quickOut.ssPerm;
@@ -113,6 +107,12 @@ export class SlotWalk {
         return true;
       }
     }
+    const req = this.req;
+    req.write = write;
+    req.priv = priv;
+    req.exec = exec;
+    req.wpe = (flags & PE_WPE) !== 0;
+    req.eafe = (flags & PE_EAFE) !== 0;
     if (!w.fsWalk(pc.fsptPfn[slot]!, fsLevels, va, did, pasid, req, pc.ssptPfn[slot]!, nested ? ssLevels : 0, limit, ssade)) {
       return this.walkerFault();
     }

@@ -211,9 +211,10 @@ export class VtdHardware implements DmaTranslator {
       return iovaPfn;
     }
     const write = (access & DMA_WRITE) !== 0;
-    const tag = iotlbTag(did, p, pgtt === PASID_ENTRY_PGTT_SL_ONLY);
-    const need = (write ? TLB_W | TLB_DIRTY : TLB_R) | (exec ? TLB_X : 0) | (priv ? 0 : TLB_U);
-    if (this.iotlbOn) {
+    const iotlbOn = this.iotlbOn;
+    const tag = iotlbOn ? iotlbTag(did, p, pgtt === PASID_ENTRY_PGTT_SL_ONLY) : 0;
+    if (iotlbOn) {
+      const need = (write ? TLB_W | TLB_DIRTY : TLB_R) | (exec ? TLB_X : 0) | (priv ? 0 : TLB_U);
       const iotlb = this.tlbs.iotlb;
       const out = iotlb.lookup(tag, iovaPfn);
       if (out >= 0 && (iotlb.perm() & need) === need) {
@@ -232,7 +233,7 @@ export class VtdHardware implements DmaTranslator {
         tableGpa: sw.tableGpaPfn >= 0 ? BigInt(sw.tableGpaPfn) * 4096n : undefined,
       });
     }
-    if (this.iotlbOn && sw.level <= 3) this.tlbs.iotlb.fill(tag, iovaPfn, sw.pfn, sw.level, sw.perm | (pgtt << 5));
+    if (iotlbOn && sw.level <= 3) this.tlbs.iotlb.fill(tag, iovaPfn, sw.pfn, sw.level, sw.perm | (pgtt << 5));
     return sw.pfn;
   }
 
