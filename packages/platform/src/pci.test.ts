@@ -60,6 +60,10 @@ describe('PCI devices', () => {
     expect(h.mem.read(b * 4096 + 0xffe, 2)).toEqual(Uint8Array.of(0, 0));
     expect(dev.stats).toMatchObject({ reads: 1, writes: 1, faults: 1 });
     expect(() => dev.dmaRead(0n, 1, { pasid: 256 })).toThrow(/cannot issue PASID 256/);
+    // A translation past the end of RAM faults the whole request before the first page is written.
+    t.map.set(0x12, 16 * 256);
+    expect(() => dev.dmaWrite(0x11ffen, Uint8Array.of(9, 9, 9, 9))).toThrow(/no memory/);
+    expect(h.mem.read(b * 4096 + 0xffe, 2)).toEqual(Uint8Array.of(0, 0));
   });
 
   it('DMA to physical addresses when no IOMMU is in front of the device', () => {

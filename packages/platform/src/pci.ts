@@ -170,6 +170,10 @@ export class PciDevice {
       if (this.translator) {
         pfn = this.translator.translate(this.rid, pasid, p, access);
         if (pfn < 0) this.fault(this.translator.lastFault());
+        // A translation to an address with no RAM behind it ends the request before any byte moves.
+        if (!this.mem.contains(pfn * PAGE_SIZE, PAGE_SIZE)) {
+          this.fault({ reason: 0, reasonName: 'unsupported request: translated address has no memory', address: BigInt(p) << 12n, pasid, access });
+        }
       } else {
         pfn = p;
         if (!this.mem.contains(p * PAGE_SIZE, PAGE_SIZE)) {
