@@ -11,6 +11,19 @@ export type AccountMode = 'none' | 'user' | 'mm';
 
 const ID_LIMIT = 2 ** 31 - 1;
 
+/**
+ * iommufd_should_fail(): true when the fail-nth count hits this site. The caller picks the errno
+ * the kernel returns there (EFAULT for a pin, EINVAL for the xarray, ENOMEM for memory).
+ */
+export function iommufdShouldFail(faults: FaultInjector, site: string): boolean {
+  try {
+    faults.check(site);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 export class IommufdCtx {
   private readonly objects = new Map<number, Slot>();
   /** RLIMIT mode: 'user' (IOPT_PAGES_ACCOUNT_USER) by default, 'mm' for VFIO compatibility. */
@@ -27,17 +40,12 @@ export class IommufdCtx {
 
   /** iommufd_should_fail(): a fault-injection point of iommufd. */
   shouldFail(site: string): boolean {
-    try {
-      this.faults.check(site);
-      return false;
-    } catch {
-      return true;
-    }
+    return iommufdShouldFail(this.faults, site);
   }
 
-  /** _iommufd_object_alloc: reserves the lowest free ID (from 1) for a new object. */
+  /** _iommufd_object_alloc: reserves the lowest free ID (from 1) for a new object (its kzalloc can fail). */
   allocId(obj: IommufdObject): void {
-    this.faults.check('iommufd_object_alloc');
+    this.faults.check('_iommufd_object_alloc');
     let id = 1;
     while (this.objects.has(id)) id++;
     if (id > ID_LIMIT) throw new ErrnoError('ENOSPC', 'ioctl', 'object IDs exhausted');
@@ -87,6 +95,14 @@ export class IommufdCtx {
       if (typeof o !== 'symbol' && (type === undefined || o.type === type)) out.push(o);
     }
     return out;
+  }
+
+  /** Every ID in the table, lowest first, with what it holds (read-only inspection, e.g. for leak checks). */
+  slots(): { id: number; obj: IommufdObject | 'reserved' | 'tombstone' }[] {
+    return [...this.objects.keys()].sort((a, b) => a - b).map((id) => {
+      const o = this.objects.get(id)!;
+      return { id, obj: o === RESERVED ? 'reserved' : o === TOMBSTONE ? 'tombstone' : o };
+    });
   }
 
   /** True when no object (tombstones aside) is in the table. */

@@ -40,3 +40,8 @@ export function putGroup(g: IommufdGroup): void {
   if (--g.refs > 0) return;
   groups.get(g.ctx)?.delete(g.group.id);
 }
+
+/** The context's igroups (read-only inspection). */
+export function ctxGroups(ctx: IommufdCtx): readonly IommufdGroup[] {
+  return [...(groups.get(ctx)?.values() ?? [])];
+}

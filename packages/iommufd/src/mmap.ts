@@ -37,6 +37,11 @@ export function destroyMmap(ctx: IommufdCtx, offset: bigint): void {
   table(ctx).delete(Number(offset / BigInt(PAGE_SIZE)));
 }
 
+/** The context's mmap regions as [pgoff, owner ID, pages] (read-only inspection). */
+export function ctxMmapRegions(ctx: IommufdCtx): [number, number, number][] {
+  return [...(regions.get(ctx)?.values() ?? [])].map((r) => [r.pgoff, r.owner.id, r.pfns.length]);
+}
+
 /** iommufd_fops_mmap: exactly a registered region, shared, not executable; the owner stays busy while mapped. */
 export function mmapRegion(ctx: IommufdCtx, req: MmapRequest): MmapTarget {
   if (req.length % PAGE_SIZE !== 0) throw new ErrnoError('EINVAL', 'mmap', 'length not page aligned');
