@@ -1,7 +1,7 @@
 // struct iommufd_access: an in-kernel user (an mdev, a vIOMMU's queue) reading or pinning an IOAS.
 import { IOMMU_READ, IOMMU_WRITE } from '@iommu-lab/iommu-core';
 import { ErrnoError, PAGE_SIZE } from '@iommu-lab/platform';
-import type { IommufdCtx } from './context.js';
+import { type IommufdCtx, iommufdShouldFail } from './context.js';
 import { getIoas, type IommufdIoas } from './ioas.js';
 import type { IoptArea } from './iopt/area.js';
 import type { IoptAccess } from './iopt/iopt.js';
@@ -170,7 +170,9 @@ function addAccess(area: IoptArea, first: number, last: number, flags: number, l
   if (span) {
     span.users++;
   } else {
-    pages.hold(first, last);
+    // The iopt_pages_access node, then iopt_pages_fill_xarray.
+    pages.source.host.faults.check('iopt_area_add_access');
+    pages.hold(first, last, 'access');
     pages.accessSpans.push({ start: first, last, users: 1 });
   }
   area.numAccesses++;
@@ -197,6 +199,15 @@ function pagesRw(area: IoptArea, startByte: number, data: Uint8Array, flags: num
   const write = (flags & IOMMUFD_ACCESS_RW_WRITE) !== 0;
   if (write && !pages.writable) throw new ErrnoError('EPERM', 'ioctl', 'pages are read-only');
   if (pages.isDmabuf) throw new ErrnoError('EINVAL', 'ioctl', 'dma-buf pages cannot be read by an access');
+  // Files and (forced here by the selftest's flag) other mms go through a pfn reader or one pinned page.
+  const startIndex = Math.floor(startByte / PAGE_SIZE);
+  const lastIndex = Math.floor((startByte + data.length - 1) / PAGE_SIZE);
+  if (pages.src.kind !== 'user') {
+    pages.readSlow(startIndex, lastIndex);
+  } else if (!(flags & IOMMUFD_ACCESS_RW_KTHREAD) && flags & IOMMUFD_ACCESS_RW_SLOW_PATH) {
+    if (startIndex !== lastIndex) pages.readSlow(startIndex, lastIndex);
+    else if (iommufdShouldFail(pages.source.host.faults, 'iopt_pages_rw_page')) throw new ErrnoError('EINVAL', 'ioctl', 'iopt_pages_rw_page (fail-nth)');
+  }
   const mem = pages.source.host.mem;
   const src = pages.src;
   let done = 0;

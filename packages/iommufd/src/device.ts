@@ -128,7 +128,7 @@ function pasidCompat(hwpt: IommufdHwpt, igroup: IommufdGroup, pasid: number): vo
 /** iommufd_hwpt_attach_device: the core attach of the group (RID) or of one PASID. */
 function hwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number): void {
   pasidCompat(hwpt, igroupOf(idev), pasid);
-  idev.ctx.faults.check('iommufd_attach_handle');
+  idev.ctx.faults.check('iommufd_hwpt_attach_device');
   const handle: IommufdAttachHandle = { domain: hwpt.domain, idev };
   if (pasid === IOMMU_NO_PASID) iommuAttachGroupHandle(hwpt.domain, igroupOf(idev).group, handle);
   else iommuAttachDevicePasid(hwpt.domain, idev.dev, pasid, handle);
@@ -149,7 +149,8 @@ export function hwptAttach(hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number
   const first = !attach;
   if (attach?.devices.has(idev.id)) throw new ErrnoError('EBUSY', 'ioctl', `device ${idev.id} is already attached at PASID ${pasid}`);
   if (attach && attach.hwpt !== hwpt) throw new ErrnoError('EINVAL', 'ioctl', 'the group is attached to another HWPT');
-  if (first) idev.ctx.faults.check('iommufd_attach');
+  // The struct iommufd_attach of the first device at this PASID.
+  if (first) idev.ctx.faults.check('iommufd_hw_pagetable_attach');
   if (attachResv) enforceResvRegions(paging.ioas, idev);
   try {
     if (first) {
@@ -211,7 +212,7 @@ function doReplace(idev: IommufdDevice, pasid: number, hwpt: IommufdHwpt): Iommu
   }
   try {
     pasidCompat(hwpt, igroup, pasid);
-    idev.ctx.faults.check('iommufd_attach_handle');
+    idev.ctx.faults.check('iommufd_hwpt_replace_device');
     const handle: IommufdAttachHandle = { domain: hwpt.domain, idev };
     if (pasid === IOMMU_NO_PASID) iommuReplaceGroupHandle(igroup.group, hwpt.domain, handle);
     else iommuReplaceDevicePasid(hwpt.domain, idev.dev, pasid, handle);

@@ -40,6 +40,8 @@ export function eventqFops(name: string, read: FileOps['read'], write?: FileOps[
  * closes it again.
  */
 export function eventqInstall(q: IommufdEventq, proc: Process, path: string, fops: FileOps, respond: (fd: number) => void): number {
+  // anon_inode_getfile allocates the dentry and the struct file.
+  q.ctx.faults.check('anon_inode_getfile');
   const file = new OpenFile<IommufdEventq>(fops, q, path, O_RDWR);
   q.ctx.file?.get();
   q.get();

@@ -49,6 +49,8 @@ function allocPhys(ctx: IommufdCtx, viommu: IommufdViommu, iova: bigint, length:
   const offset = iova - aligned;
   const span = pageAlign(offset + length);
   if (span > ULONG_MAX) throw new ErrnoError('ERANGE', 'ioctl', 'queue length overflows');
+  // The struct page array; above a page kvzalloc falls back to vmalloc, which fail-nth cannot fail.
+  if (span / PAGE <= BigInt(PAGE_SIZE / 8)) ctx.faults.check('iommufd_hw_queue_alloc_phys');
   const access = accessCreateInternal(ctx);
   try {
     access.changeIoas(viommu.hwpt.ioas);

@@ -21,3 +21,4 @@ export * from './vdevice.js';
 export * from './veventq.js';
 export * from './hw-queue.js';
 export * from './hwpt-ioctl.js';
+export * from './iopt/temp-memory.js';

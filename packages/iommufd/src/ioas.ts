@@ -96,12 +96,14 @@ export function ioctlIoasIovaRanges(ucmd: Ucmd<StructType<typeof iommu_ioas_iova
 }
 
 /** iommufd_ioas_load_iovas: the user's list; EINVAL for start >= last or overlaps within it. */
-function loadIovas(proc: Process, uptr: bigint, num: number): IovaRange[] {
+function loadIovas(ctx: IommufdCtx, proc: Process, uptr: bigint, num: number): IovaRange[] {
   const out: IovaRange[] = [];
   for (let i = 0; i < num; i++) {
     const r = iommu_iova_range.decode(proc.memRead(uptr + BigInt(i * iommu_iova_range.size), iommu_iova_range.size));
     if (r.start >= r.last) throw new ErrnoError('EINVAL', 'ioctl', `allowed range ${i}: start >= last`);
     if (out.some((o) => o.start <= r.last && o.last >= r.start)) throw new ErrnoError('EINVAL', 'ioctl', `allowed range ${i} overlaps another`);
+    // Each range is a struct iopt_allowed of its own.
+    ctx.faults.check('iommufd_ioas_load_iovas');
     out.push({ start: r.start, last: r.last });
   }
   return out;
@@ -111,7 +113,7 @@ export function ioctlIoasAllowIovas(ucmd: Ucmd<StructType<typeof iommu_ioas_allo
   const cmd = ucmd.cmd;
   if (cmd.__reserved) throw new ErrnoError('EOPNOTSUPP', 'ioctl', '__reserved');
   const ioas = getIoas(ucmd.ctx, cmd.ioas_id);
-  ioas.iopt.setAllowed(loadIovas(ucmd.proc, cmd.allowed_iovas, cmd.num_iovas));
+  ioas.iopt.setAllowed(loadIovas(ucmd.ctx, ucmd.proc, cmd.allowed_iovas, cmd.num_iovas));
 }
 
 function checkMapCommon(flags: number, iova: bigint, length: bigint): void {

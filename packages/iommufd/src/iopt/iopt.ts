@@ -185,15 +185,23 @@ export class IoPagetable {
     const last = iova + length - 1n;
     if (last > ULONG_MAX) throw new ErrnoError('EOVERFLOW', 'ioctl', 'IOVA + length overflows');
     const { areas, done } = this.contig(iova, last);
-    if (!done) throw new ErrnoError('ENOENT', 'ioctl', `0x${iova.toString(16)}+0x${length.toString(16)} is not fully mapped`);
+    const out: PagesSlice[] = [];
     let cur = iova;
-    return areas.map((a) => {
-      const end = a.last < last ? a.last : last;
-      const s: PagesSlice = { pages: a.pages!, startByte: a.startByte(cur), length: end - cur + 1n };
-      a.pages!.refs++;
-      cur = end + 1n;
-      return s;
-    });
+    try {
+      for (const a of areas) {
+        // One iopt_pages_list element per area.
+        this.faults.check('iopt_get_pages');
+        const end = a.last < last ? a.last : last;
+        out.push({ pages: a.pages!, startByte: a.startByte(cur), length: end - cur + 1n });
+        a.pages!.refs++;
+        cur = end + 1n;
+      }
+      if (!done) throw new ErrnoError('ENOENT', 'ioctl', `0x${iova.toString(16)}+0x${length.toString(16)} is not fully mapped`);
+    } catch (e) {
+      for (const s of out) putPages(s.pages);
+      throw e;
+    }
+    return out;
   }
 
   // --- reserved and allowed ranges -----------------------------------------------------------
@@ -236,15 +244,17 @@ export class IoPagetable {
         for (const a of this.areas) {
           if (!a.pages) continue;
           if (first) {
-            a.pages.hold(a.startIndex, a.lastIndex);
+            a.pages.hold(a.startIndex, a.lastIndex, 'domain');
             try {
               this.mapArea(a, domain);
+              a.pages.updatePinned();
             } catch (e) {
               a.pages.release(a.startIndex, a.lastIndex);
               throw e;
             }
             a.inDomains = true;
           } else {
+            a.pages.readHeld();
             this.mapArea(a, domain);
           }
           done.push(a);
@@ -366,8 +376,8 @@ export class IoPagetable {
       a.pages.refs++;
       a.pages.areas.delete(a);
       if (a.inDomains) {
-        a.pages.hold(rhs.startIndex, rhs.lastIndex);
-        a.pages.hold(lhs.startIndex, lhs.lastIndex);
+        a.pages.share(rhs.startIndex, rhs.lastIndex);
+        a.pages.share(lhs.startIndex, lhs.lastIndex);
         a.pages.release(a.startIndex, a.lastIndex);
       }
       this.removeArea(a);
@@ -382,13 +392,14 @@ export class IoPagetable {
   private fillDomains(area: IoptArea, pages: IoptPages): void {
     if (this.domains.length === 0) return;
     area.pages = pages;
-    pages.hold(area.startIndex, area.lastIndex);
+    pages.hold(area.startIndex, area.lastIndex, 'domain');
     const done: IommuDomain[] = [];
     try {
       for (const d of this.domains) {
         this.mapArea(area, d);
         done.push(d);
       }
+      pages.updatePinned();
     } catch (e) {
       for (const d of done) this.unmapArea(area, d);
       pages.release(area.startIndex, area.lastIndex);
@@ -421,6 +432,8 @@ export class IoPagetable {
     const iovaAt = (k: number): number => (k === area.startIndex ? base : first + k * PAGE_SIZE);
     const stop = Number(area.last) + 1;
     let i = area.startIndex;
+    // The end of what is mapped so far, for the unwind.
+    let reached = base;
     try {
       while (i <= area.lastIndex) {
         let j = i;
@@ -429,14 +442,18 @@ export class IoPagetable {
         const end = j === area.lastIndex ? stop : iovaAt(j + 1);
         const pa = pfns[i]! * PAGE_SIZE + (i === area.startIndex ? area.pageOffset : 0);
         if (this.disableLargePages) {
-          for (let off = 0; off < end - iova; off += PAGE_SIZE) iommuMap(domain, iova + off, pa + off, PAGE_SIZE, prot);
+          // batch_iommu_map_small: a failure unmaps the pages this run already mapped, too.
+          for (let off = 0; off < end - iova; off += PAGE_SIZE) {
+            iommuMap(domain, iova + off, pa + off, PAGE_SIZE, prot);
+            reached = iova + off + PAGE_SIZE;
+          }
         } else {
           iommuMap(domain, iova, pa, end - iova, prot);
         }
+        reached = end;
         i = j + 1;
       }
     } catch (e) {
-      const reached = i <= area.lastIndex ? iovaAt(i) : stop;
       if (reached > base) iommuUnmap(domain, base, reached - base);
       throw e;
     }

@@ -1,8 +1,9 @@
 // struct iopt_pages: the user memory behind mappings, pinned once per page however many users need it.
 import { iommuUnmap } from '@iommu-lab/iommu-core';
-import { type DmaBufAttachment, ErrnoError, type MemObject, type Memfd, type OpenFile, PAGE_SIZE, type Process } from '@iommu-lab/platform';
-import type { AccountMode } from '../context.js';
+import { type DmaBufAttachment, ErrnoError, type FaultInjector, type MemObject, type Memfd, type OpenFile, PAGE_SIZE, type Process } from '@iommu-lab/platform';
+import { type AccountMode, iommufdShouldFail } from '../context.js';
 import type { IoptArea } from './area.js';
+import { tempKmalloc } from './temp-memory.js';
 
 /** What the pages are: a range of a process's memory, of a file, or of a dma-buf. */
 export type PagesSource =
@@ -79,29 +80,63 @@ export class IoptPages {
     return this.holders[index]!;
   }
 
+  /** True when an access span (access_itree, backed by the pinned_pfns xarray) covers page k. */
+  private inAccessSpan(k: number): boolean {
+    for (const s of this.accessSpans) if (s.start <= k && k <= s.last) return true;
+    return false;
+  }
+
   /**
-   * Adds a holder on pages [first, last]; pages without one are pinned now and charged. On any
-   * failure (EFAULT, ENOMEM for the rlimit) nothing changes.
+   * Adds a holder on pages [first, last]; pages without one are pinned now. On any failure nothing
+   * changes. The fault-injection points are the kernel's for the reader: 'domain' is the
+   * pfn_reader of iopt_area_fill_domain(s) (batch and upages from temp_kmalloc, pins in chunks
+   * bounded by the temp memory limit); its caller maps the pages, then charges them with
+   * updatePinned() or drops them with release(). 'access' is iopt_pages_fill_xarray (one pin per
+   * hole into the caller's page array, then pages_to_xarray), charged here.
    */
-  hold(first: number, last: number): void {
+  hold(first: number, last: number, reader: 'domain' | 'access'): void {
+    const host = this.source.host;
+    const faults = host.faults;
+    if (reader === 'domain') tempKmalloc(faults, host, (last - first + 1) * 12);
     // Runs of pages pinned by this call, as [start, end] pairs, to undo on failure.
     const fresh: number[] = [];
-    let count = 0;
+    // Pages per pin call: the upages (or file folio) array once allocated; an access brings its own.
+    let unum = reader === 'access' && this.src.kind === 'user' ? last - first + 1 : 0;
     try {
       let i = first;
       while (i <= last) {
         if (this.holders[i]! > 0) {
-          i++;
+          let j = i;
+          if (reader === 'domain') {
+            while (j + 1 <= last && this.holders[j + 1]! > 0) j++;
+          } else {
+            // A span only domains hold is copied into the xarray (is_used == 2); one in it already is not.
+            const xa = this.inAccessSpan(i);
+            while (j + 1 <= last && this.holders[j + 1]! > 0 && this.inAccessSpan(j + 1) === xa) j++;
+            if (!xa) pagesToXarray(faults);
+          }
+          i = j + 1;
           continue;
         }
         let j = i;
         while (j + 1 <= last && this.holders[j + 1] === 0) j++;
-        this.pinRun(i, j);
-        fresh.push(i, j);
-        count += j - i + 1;
+        if (!this.isDmabuf) {
+          for (let k = i; k <= j; ) {
+            if (!unum) unum = Math.max(1, Math.floor(tempKmalloc(faults, host, (j - k + 1) * 8) / 8));
+            const n = Math.min(j - k + 1, unum);
+            if (iommufdShouldFail(faults, 'pfn_reader_user_pin')) throw new ErrnoError('EFAULT', 'ioctl', 'pfn_reader_user_pin (fail-nth)');
+            this.pinRun(k, k + n - 1);
+            fresh.push(k, k + n - 1);
+            k += n;
+          }
+          if (reader === 'access') pagesToXarray(faults);
+        } else {
+          this.pinRun(i, j);
+          fresh.push(i, j);
+        }
         i = j + 1;
       }
-      if (count && !this.isDmabuf) this.charge(count);
+      if (reader === 'access') this.updatePinned();
     } catch (e) {
       for (let r = 0; r < fresh.length; r += 2) for (let k = fresh[r]!; k <= fresh[r + 1]!; k++) this.unpinPage(k);
       throw e;
@@ -109,7 +144,47 @@ export class IoptPages {
     for (let k = first; k <= last; k++) this.holders[k]!++;
   }
 
-  /** Drops a holder on pages [first, last]; pages left without one are unpinned and uncharged. */
+  /** pfn_reader_first for one more domain of an area whose pages a domain already holds: only the batch is allocated. */
+  readHeld(): void {
+    tempKmalloc(this.source.host.faults, this.source.host, 12);
+  }
+
+  /**
+   * The failure points of iopt_pages_rw_slow's pfn reader over [first, last]: it pins the pages
+   * nobody holds only while it copies them, so a failure there leaves nothing behind.
+   */
+  readSlow(first: number, last: number): void {
+    const host = this.source.host;
+    const faults = host.faults;
+    tempKmalloc(faults, host, (last - first + 1) * 12);
+    if (this.isDmabuf) return;
+    let unum = 0;
+    let i = first;
+    while (i <= last) {
+      if (this.holders[i]! > 0) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j + 1 <= last && this.holders[j + 1] === 0) j++;
+      for (let k = i; k <= j; ) {
+        if (!unum) unum = Math.max(1, Math.floor(tempKmalloc(faults, host, (j - k + 1) * 8) / 8));
+        if (iommufdShouldFail(faults, 'pfn_reader_user_pin')) throw new ErrnoError('EFAULT', 'ioctl', 'pfn_reader_user_pin (fail-nth)');
+        k += Math.min(j - k + 1, unum);
+      }
+      i = j + 1;
+    }
+  }
+
+  /** One more holder on pages that already have one (an area split in two); pins nothing. */
+  share(first: number, last: number): void {
+    for (let k = first; k <= last; k++) {
+      if (this.holders[k] === 0) throw new Error(`iopt_pages: page ${k} shared without a holder`);
+    }
+    for (let k = first; k <= last; k++) this.holders[k]!++;
+  }
+
+  /** Drops a holder on pages [first, last]; pages left without one are unpinned and uncharged (update_unpinned). */
   release(first: number, last: number): void {
     let gone = 0;
     for (let k = first; k <= last; k++) {
@@ -119,7 +194,7 @@ export class IoptPages {
         gone++;
       }
     }
-    if (gone && !this.isDmabuf) this.uncharge(gone);
+    if (gone && !this.isDmabuf) this.updatePinned();
   }
 
   private pinRun(first: number, last: number): void {
@@ -153,26 +228,25 @@ export class IoptPages {
     this.source.host.frames.unpin(pfn);
   }
 
-  /** iopt_pages_update_pinned(inc): charge n newly pinned pages by the account mode. */
-  private charge(n: number): void {
-    if (this.shouldFailCharge()) throw new ErrnoError('ENOMEM', 'ioctl', 'fail-nth while charging pinned pages');
-    chargePinned(this.source, this.accountMode, n);
-    this.lastNpinned = this.npinned;
-  }
-
-  private uncharge(n: number): void {
-    unchargePinned(this.source, this.accountMode, n);
-    this.lastNpinned = this.npinned;
-  }
-
-  private shouldFailCharge(): boolean {
-    try {
-      this.source.host.faults.check('iopt_pages_update_pinned');
-      return false;
-    } catch {
-      return true;
+  /**
+   * pfn_reader_user_update_pinned + iopt_pages_update_pinned: charges (may fail: fail-nth, the
+   * rlimit) or uncharges (never fails) the change of npinned since the last update.
+   */
+  updatePinned(): void {
+    if (this.npinned === this.lastNpinned) return;
+    if (this.npinned < this.lastNpinned) {
+      unchargePinned(this.source, this.accountMode, this.lastNpinned - this.npinned);
+    } else {
+      if (iommufdShouldFail(this.source.host.faults, 'pfn_reader_user_update_pinned')) throw new ErrnoError('ENOMEM', 'ioctl', 'pfn_reader_user_update_pinned (fail-nth)');
+      chargePinned(this.source, this.accountMode, this.npinned - this.lastNpinned);
     }
+    this.lastNpinned = this.npinned;
   }
+}
+
+/** pages_to_xarray: the xarray itself never fails under fail-nth, so iommufd injects EINVAL halfway. */
+function pagesToXarray(faults: FaultInjector): void {
+  if (iommufdShouldFail(faults, 'pages_to_xarray')) throw new ErrnoError('EINVAL', 'ioctl', 'pages_to_xarray (fail-nth)');
 }
 
 /** Charges n pinned pages to a process (VmPin) and, by mode, to its user or mm locked_vm (RLIMIT_MEMLOCK). */
