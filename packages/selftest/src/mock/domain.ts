@@ -10,7 +10,7 @@ import {
   iommuCopyStructFromUserArray,
   type MapProgress,
 } from '@iommu-lab/iommu-core';
-import { ErrnoError } from '@iommu-lab/platform';
+import { ErrnoError, type FaultInjector } from '@iommu-lab/platform';
 import {
   iommu_hwpt_invalidate_selftest,
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
@@ -86,7 +86,7 @@ export class MockPagingDomain implements IommuDomain {
   readonly type = 'paging';
   readonly pgsizes: readonly number[];
   readonly geometry: IommuDomainGeometry;
-  readonly table = new MockPageTable();
+  readonly table: MockPageTable;
   readonly dirtyOps?: IommuDirtyOps;
   /** MOCK_DIRTY_TRACK */
   dirtyTracking = false;
@@ -96,7 +96,9 @@ export class MockPagingDomain implements IommuDomain {
     readonly owner: IommuOps,
     readonly pagetableType: number,
     dirty: boolean,
+    faults?: FaultInjector,
   ) {
+    this.table = new MockPageTable(faults);
     if (pagetableType === MOCK_IOMMUPT_HUGE) {
       this.pgsizes = [4096, MOCK_HUGE_PAGE_SIZE];
       this.geometry = { apertureStart: 0n, apertureEnd: (1n << BigInt(VA_BITS)) - 1n, forceAperture: true };

@@ -48,15 +48,29 @@ export class MockIommuOps implements IommuOps {
   readonly userPasidTable = true;
   readonly blockedDomain: MockBlockingDomain;
   unit!: IommuUnit;
-  private nextId = 0;
+  /** mock_dev_ida: the iommufd_mock%u numbers in use. */
+  private readonly ids = new Set<number>();
 
   constructor(readonly host: Host) {
     this.blockedDomain = new MockBlockingDomain(this);
   }
 
-  /** The next iommufd_mock%u number (the kernel's mock_dev_ida). */
+  /** ida_alloc(&mock_dev_ida): the lowest free iommufd_mock%u number. */
   allocDevId(): number {
-    return this.nextId++;
+    let id = 0;
+    while (this.ids.has(id)) id++;
+    this.ids.add(id);
+    return id;
+  }
+
+  /** ida_free in mock_dev_release. */
+  freeDevId(id: number): void {
+    this.ids.delete(id);
+  }
+
+  /** The numbers in use, lowest first (read-only inspection). */
+  devIds(): number[] {
+    return [...this.ids].sort((a, b) => a - b);
   }
 
   probeDevice(dev: IommuDevice): void {
@@ -75,26 +89,33 @@ export class MockIommuOps implements IommuOps {
 
   hwInfo(_dev: IommuDevice, type: number) {
     if (type !== IOMMU_HW_INFO_TYPE_DEFAULT && type !== IOMMU_HW_INFO_TYPE_SELFTEST) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `hw_info type 0x${type.toString(16)}`);
+    this.host.faults.check('mock_domain_hw_info');
     return { type: IOMMU_HW_INFO_TYPE_SELFTEST, data: iommu_test_hw_info.encode({ flags: 0, test_reg: IOMMU_HW_INFO_SELFTEST_REGVAL }) };
   }
 
   domainAllocUser(dev: IommuDevice, flags: number, parent: IommuDomain | IommuViommu | null, userData: IommuUserData | null): IommuDomain {
     if (parent && isViommu(parent)) {
       if (flags & ~IOMMU_HWPT_ALLOC_PASID) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `flags 0x${flags.toString(16)}`);
-      return new MockNestedDomain(this, nestedData(userData), (parent as MockViommu).parent, parent as MockViommu);
+      const iotlb = nestedData(userData);
+      this.host.faults.check('__mock_domain_alloc_nested');
+      return new MockNestedDomain(this, iotlb, (parent as MockViommu).parent, parent as MockViommu);
     }
     if (parent) {
       if (flags & ~IOMMU_HWPT_ALLOC_PASID) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `flags 0x${flags.toString(16)}`);
       if (!(parent instanceof MockPagingDomain)) throw new ErrnoError('EINVAL', 'ioctl', 'parent is not a mock paging domain');
-      return new MockNestedDomain(this, nestedData(userData), parent, null);
+      const iotlb = nestedData(userData);
+      this.host.faults.check('__mock_domain_alloc_nested');
+      return new MockNestedDomain(this, iotlb, parent, null);
     }
     const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
     if (flags & ~PAGING_FLAGS || (dirty && mockDevOf(dev).flags & MOCK_FLAGS_DEVICE_NO_DIRTY)) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `flags 0x${flags.toString(16)}`);
     if (userData && userData.type !== IOMMU_HWPT_DATA_SELFTEST && userData.type !== IOMMU_HWPT_DATA_NONE) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `data type 0x${userData.type.toString(16)}`);
     let type = MOCK_IOMMUPT_DEFAULT;
     if (userData) type = iommuCopyStructFromUser(iommu_hwpt_selftest, userData, IOMMU_HWPT_DATA_SELFTEST, 4).pagetable_type;
+    // mock_domain_alloc_pgtable allocates the mock domain before it looks at the page-table type.
+    this.host.faults.check('mock_domain_alloc_pgtable');
     if (type !== MOCK_IOMMUPT_DEFAULT && type !== MOCK_IOMMUPT_HUGE) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `pagetable_type ${type}`);
-    return new MockPagingDomain(this, type, dirty);
+    return new MockPagingDomain(this, type, dirty, this.host.faults);
   }
 
   viommuSupported(_dev: IommuDevice, type: number): boolean {

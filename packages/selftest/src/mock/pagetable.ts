@@ -1,10 +1,12 @@
 // The mock domain's page table: the AMDv1-style 2 KiB-granule table of the selftest, with IOPTEs of any
 // power-of-two size and a dirty bit per IOPTE.
-import { ErrnoError } from '@iommu-lab/platform';
+import { ErrnoError, type FaultInjector } from '@iommu-lab/platform';
 
 export const MOCK_GRANULE = 2048;
 const SLOTS = 512;
 const REGION = MOCK_GRANULE * SLOTS; // 1 MiB
+/** What one level-1 table spans (512 level-0 tables). */
+const L1_SPAN = REGION * SLOTS;
 
 /** IOPTEs of up to 1 MiB live in per-MiB regions of 2 KiB slots. */
 class Region {
@@ -36,22 +38,40 @@ export class MockPageTable {
   private readonly regions = new Map<number, Region>();
   private readonly big = new Map<number, BigPte>();
   private readonly bigSizes = new Set<number>();
+  /** Level-1 tables (one per 512 MiB) and how many leaf tables or IOPTEs they hold. */
+  private readonly mid = new Map<number, number>();
+
+  /** The top table is allocated with the domain (pt_iommu_init); lower ones as mappings need them. */
+  constructor(private readonly faults?: FaultInjector) {
+    faults?.check('pt_iommu_init');
+  }
 
   /** Installs one IOPTE of `size` (a power of two >= 2 KiB) at a size-aligned iova. EEXIST if anything is there. */
   map(iova: number, pa: number, size: number, prot: number): void {
+    const k1 = Math.floor(iova / L1_SPAN);
     if (size > REGION) {
       if (this.lookup(iova) || this.anyIn(iova, size)) throw new ErrnoError('EEXIST', 'iommu_map', `mock IOVA 0x${iova.toString(16)} is mapped`);
+      const inMid = size < L1_SPAN;
+      if (inMid && !this.mid.has(k1)) this.faults?.check('pt_iommu_new_table');
       this.big.set(iova, { iova, size, pa, prot, dirty: false });
       this.bigSizes.add(size);
+      if (inMid) this.mid.set(k1, (this.mid.get(k1) ?? 0) + 1);
       return;
     }
-    const r = this.region(iova, true)!;
+    let r = this.region(iova, false);
     const first = (iova % REGION) / MOCK_GRANULE;
     const n = size / MOCK_GRANULE;
-    for (let i = first; i < first + n; i++) {
+    for (let i = first; r && i < first + n; i++) {
       if (r.lg2[i] !== 0) throw new ErrnoError('EEXIST', 'iommu_map', `mock IOVA 0x${(iova + (i - first) * MOCK_GRANULE).toString(16)} is mapped`);
     }
     if (this.bigCovering(iova)) throw new ErrnoError('EEXIST', 'iommu_map', `mock IOVA 0x${iova.toString(16)} is mapped`);
+    if (!r) {
+      // pt_iommu_new_table for the level-1 table if missing, then for the leaf table; nothing changes until both are had.
+      if (!this.mid.has(k1)) this.faults?.check('pt_iommu_new_table');
+      this.faults?.check('pt_iommu_new_table');
+      r = this.region(iova, true)!;
+      this.mid.set(k1, (this.mid.get(k1) ?? 0) + 1);
+    }
     const lg2 = Math.round(Math.log2(size));
     for (let i = first; i < first + n; i++) {
       r.lg2[i] = lg2;
@@ -69,6 +89,7 @@ export class MockPageTable {
     const b = this.big.get(iova);
     if (b) {
       this.big.delete(iova);
+      if (b.size < L1_SPAN) this.putMid(iova);
       return b.size;
     }
     const r = this.region(iova, false);
@@ -78,8 +99,19 @@ export class MockPageTable {
     const n = 2 ** r.lg2[i]! / MOCK_GRANULE;
     for (let k = i; k < i + n; k++) r.lg2[k] = 0;
     r.used -= n;
-    if (r.used === 0) this.regions.delete(Math.floor(iova / REGION));
+    if (r.used === 0) {
+      this.regions.delete(Math.floor(iova / REGION));
+      this.putMid(iova);
+    }
     return n * MOCK_GRANULE;
+  }
+
+  /** A table unmap emptied is freed (through the gather's freelist). */
+  private putMid(iova: number): void {
+    const k1 = Math.floor(iova / L1_SPAN);
+    const n = this.mid.get(k1)! - 1;
+    if (n) this.mid.set(k1, n);
+    else this.mid.delete(k1);
   }
 
   /** The IOPTE covering iova, or null. */
@@ -147,6 +179,17 @@ export class MockPageTable {
       }
       cur = start + len;
     }
+  }
+
+  /** Every IOPTE, lowest IOVA first, and the number of lower tables (read-only inspection). */
+  entries(): { ptes: MockPte[]; tables: number } {
+    const ptes: MockPte[] = [...this.big.values()].map((b) => ({ iova: b.iova, size: b.size, pa: b.pa, prot: b.prot }));
+    for (const [k, r] of this.regions) {
+      for (let i = 0; i < SLOTS; i++) {
+        if (r.lg2[i] !== 0 && r.head[i] === i) ptes.push({ iova: k * REGION + i * MOCK_GRANULE, size: 2 ** r.lg2[i]!, pa: r.pa[i]!, prot: r.prot[i]! });
+      }
+    }
+    return { ptes: ptes.sort((a, b) => a.iova - b.iova), tables: this.regions.size + this.mid.size };
   }
 
   /** Number of IOPTEs (for tests and dumps). */

@@ -50,10 +50,18 @@ export function staccessGet(proc: Process, fd: number): SelftestAccess {
 
 /** iommufd_test_create_access: the access attached to the IOAS; returns the new fd. */
 export function createAccess(ctx: IommufdCtx, proc: Process, ioasId: number, needsPin: boolean, respond: (fd: number) => void): void {
-  ctx.faults.check('selftest_access');
+  // iommufd_test_alloc_access: the selftest_access, then its anon_inode_getfile.
+  ctx.faults.check('iommufd_test_alloc_access');
+  ctx.faults.check('anon_inode_getfile');
   const s = new SelftestAccess();
   const file = new OpenFile(staccessOps, s, '[iommufd_test_staccess]');
-  const access = accessCreate(ctx, { needsPinPages: needsPin, unmap: (iova, length) => s.unmap(iova, length) });
+  let access: IommufdAccess;
+  try {
+    access = accessCreate(ctx, { needsPinPages: needsPin, unmap: (iova, length) => s.unmap(iova, length) });
+  } catch (e) {
+    file.put();
+    throw e;
+  }
   let fd = -1;
   try {
     access.attach(ioasId);

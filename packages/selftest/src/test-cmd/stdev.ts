@@ -33,17 +33,30 @@ export class SelftestObj extends IommufdObject {
 /** mock_dev_create: a device named iommufd_mock%u on the mock bus, probed behind the mock unit. */
 export function mockDevCreate(ctx: IommufdCtx, unit: IommuUnit, devFlags: number): IommuDevice {
   if (devFlags & ~(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID)) throw new ErrnoError('EINVAL', 'ioctl', `mock device flags 0x${devFlags.toString(16)}`);
-  ctx.faults.check('mock_dev_create');
+  const faults = ctx.faults;
+  faults.check('mock_dev_create');
   const ops = unit.ops as MockIommuOps;
   const mdev = new MockDev(ops.allocDevId(), devFlags);
-  const sub = iommuSubsystem(ctx.host);
-  // Mock bus devices have no PCI requester ID; a unique stream ID per device stands in for it.
-  const dev = sub.probeDevice(mdev.name, unit, { rid: 0x10000 + mdev.id, pci: null, priv: mdev });
-  return dev;
+  try {
+    // The device's name, its pasid-num-bits software node, its fwspec, then device_add (which probes it).
+    faults.check('dev_set_name');
+    faults.check('device_create_managed_software_node');
+    faults.check('iommu_fwspec_init');
+    faults.check('device_add');
+    const sub = iommuSubsystem(ctx.host);
+    // Mock bus devices have no PCI requester ID; a unique stream ID per device stands in for it.
+    return sub.probeDevice(mdev.name, unit, { rid: 0x10000 + mdev.id, pci: null, priv: mdev });
+  } catch (e) {
+    // put_device -> mock_dev_release
+    ops.freeDevId(mdev.id);
+    throw e;
+  }
 }
 
+/** mock_dev_destroy: device_unregister, then mock_dev_release frees the name's number. */
 export function mockDevDestroy(ctx: IommufdCtx, dev: IommuDevice): void {
   iommuSubsystem(ctx.host).releaseDevice(dev);
+  (dev.unit.ops as MockIommuOps).freeDevId((dev.priv as MockDev).id);
 }
 
 /** iommufd_test_mock_domain: stdev, then idev, then (for an IOAS) the auto HWPT; returns [stdev, hwpt, idev]. */

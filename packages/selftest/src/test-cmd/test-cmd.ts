@@ -8,7 +8,7 @@ import {
   type IommuDomain,
   type IommuUnit,
 } from '@iommu-lab/iommu-core';
-import { deviceAttach, deviceDetach, deviceReplace, getDevice, getIoas, type IommufdHwpt, type Ucmd } from '@iommu-lab/iommufd';
+import { deviceAttach, deviceDetach, deviceReplace, getDevice, getIoas, type IommufdHwpt, setTempMemoryLimit, type Ucmd } from '@iommu-lab/iommufd';
 import { ErrnoError, PAGE_SIZE, type StructCodec, type StructType } from '@iommu-lab/platform';
 import { mockDevOf } from '../mock/device.js';
 import { MockNestedDomain, MockPagingDomain } from '../mock/domain.js';
@@ -22,9 +22,6 @@ type U = Ucmd<TestCmd>;
 
 const U64_MAX = (1n << 64n) - 1n;
 const SZ_16M = 16 * 1024 * 1024;
-
-/** The temporary memory limit knob; it only tunes batching in the kernel, so only its bounds matter. */
-let memoryLimit = 65536;
 
 function member<K extends keyof TestCmd>(u: U, k: K): NonNullable<TestCmd[K]> {
   return u.cmd[k] as NonNullable<TestCmd[K]>;
@@ -85,16 +82,19 @@ function accessPages(u: U): void {
   if (a.flags! & ~(T.MOCK_FLAGS_ACCESS_WRITE | T.MOCK_FLAGS_ACCESS_SYZ)) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'flags');
   const s = staccessGet(u.proc, u.cmd.id);
   if (!s.access?.ops?.needsPinPages) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'access was created without NEEDS_PIN_PAGES');
+  // The struct page array (kvzalloc: only up to a page can fail, larger ones fall back to vmalloc).
+  const P = BigInt(PAGE_SIZE);
+  const npages = (a.iova! + a.length! + P - 1n) / P - a.iova! / P;
+  if (npages * 8n <= P) u.ctx.faults.check('iommufd_test_access_pages');
   const pfns = s.access.pinPages(a.iova!, a.length!, a.flags! & T.MOCK_FLAGS_ACCESS_WRITE);
   try {
     if (a.uptr) {
-      const P = BigInt(PAGE_SIZE);
       const base = a.uptr - (a.iova! % P);
       for (let i = 0; i < pfns.length; i++) {
         if (u.proc.mm.fault(Number(base + BigInt(i) * P), false) !== pfns[i]) throw new ErrnoError('EBADE', 'ioctl', `page ${i} is not the buffer's`);
       }
     }
-    u.ctx.faults.check('selftest_access_item');
+    u.ctx.faults.check('iommufd_test_access_pages item');
     const id = s.nextId++;
     s.items.push({ iova: a.iova!, length: a.length!, id });
     a.out_access_pages_id = id;
@@ -115,6 +115,8 @@ function accessRw(u: U): void {
   if (a.length! > BigInt(SZ_16M)) throw new ErrnoError('ENOMEM', 'ioctl', 'length over 16 MiB');
   if (a.flags! & ~(T.MOCK_ACCESS_RW_WRITE | T.MOCK_ACCESS_RW_SLOW_PATH | T.MOCK_FLAGS_ACCESS_SYZ)) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'flags');
   const s = staccessGet(u.proc, u.cmd.id);
+  // kvzalloc(length): only up to a page can fail, larger ones fall back to vmalloc.
+  if (a.length! <= BigInt(PAGE_SIZE)) u.ctx.faults.check('iommufd_test_access_rw');
   const write = (a.flags! & T.MOCK_ACCESS_RW_WRITE) !== 0;
   const data = write ? u.proc.memRead(a.uptr!, Number(a.length!)) : new Uint8Array(Number(a.length!));
   s.access!.rw(a.iova!, data, a.flags! & (T.MOCK_ACCESS_RW_WRITE | T.MOCK_ACCESS_RW_SLOW_PATH));
@@ -268,7 +270,7 @@ export function iommufdTest(unit: IommuUnit): (u: U) => unknown {
         const limit = member(u, 'memory_limit').limit!;
         // It must hold one PFN (u64) and one count (u32) of a batch.
         if (limit < 12) throw new ErrnoError('EINVAL', 'ioctl', `memory limit ${limit}`);
-        memoryLimit = limit;
+        setTempMemoryLimit(u.ctx.host, limit);
         return;
       }
       case T.IOMMU_TEST_OP_DIRTY:
@@ -317,9 +319,4 @@ export function iommufdTest(unit: IommuUnit): (u: U) => unknown {
         throw new ErrnoError('EOPNOTSUPP', 'ioctl', `IOMMU_TEST_CMD op ${cmd.op}`);
     }
   };
-}
-
-/** The current SET_TEMP_MEMORY_LIMIT value. */
-export function testMemoryLimit(): number {
-  return memoryLimit;
 }
