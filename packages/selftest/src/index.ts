@@ -11,3 +11,4 @@ export * from './harness/run.js';
 export { suite } from './suite/index.js';
 export * from './vfio/vfio-target.js';
 export * from './vfio/vfio-iommufd-setup.js';
+export { failNthSuite } from './fail-nth/index.js';
