@@ -80,6 +80,8 @@ describe('iommu-lab CLI', () => {
     expect(r.out).toContain('ok 1 vfio_cdev.bind');
     expect(r.out).toContain('# Totals: pass:6 fail:0');
     expect((await run('selftest', file, '--vfio')).out).toContain('# Totals: pass:6 fail:0');
+    // The default machine's VT-d device.
+    expect((await run('selftest', '--vfio', '0000:01:00.0')).out).toContain('# Totals: pass:6 fail:0');
     const bad = await run('selftest', file, '--vfio', '0000:09:00.0');
     expect(bad.code).toBe(1);
     expect(bad.out).toContain('not ok 1 vfio_cdev.bind');

@@ -5,6 +5,7 @@ import {
   IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_ARM_SMMUV3,
   IOMMU_HWPT_DATA_NONE,
+  IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_IOAS_ALLOC,
   IOMMU_IOAS_MAP,
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -39,8 +40,8 @@ interface Rig {
   buf: bigint;
 }
 
-/** A vendor's way to a nested HWPT whose stage 1 passes IOVAs through to the nest parent. */
-type NestedRecipe = (r: Rig, parent: number) => number;
+/** A vendor's nested HWPT over `parent`, and the stage-1 IOVA that reaches the start of the buffer. */
+type NestedRecipe = (r: Rig, parent: number) => { hwpt: number; iova: bigint };
 
 function userData(proc: Process, bytes: Uint8Array): bigint {
   const p = proc.mmap(4096);
@@ -60,7 +61,7 @@ const nestedMock: NestedRecipe = (r, parent) => {
   new DataView(data.buffer).setUint32(0, IOMMU_TEST_IOTLB_DEFAULT, true);
   const cmd = { dev_id: r.idev, pt_id: parent, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_SELFTEST, data_len: 4, data_uptr: userData(r.proc, data) };
   r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, cmd);
-  return cmd.out_hwpt_id;
+  return { hwpt: cmd.out_hwpt_id, iova: IOVA };
 };
 
 const nestedSmmu: NestedRecipe = (r, parent) => {
@@ -71,10 +72,36 @@ const nestedSmmu: NestedRecipe = (r, parent) => {
   const ste = u64s(0x9n, 0n);
   const cmd = { dev_id: r.idev, pt_id: viommu.out_viommu_id, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_ARM_SMMUV3, data_len: 16, data_uptr: userData(r.proc, ste) };
   r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, cmd);
-  return cmd.out_hwpt_id;
+  return { hwpt: cmd.out_hwpt_id, iova: IOVA };
+};
+
+/** GPAs of the guest's first-stage table pages (PML4, PDPT, PD, PT), mapped in the stage 2 like the buffer. */
+const FS_TABLES = 0x200_0000n;
+const GUEST_IOVA = 0x4000_0000n;
+
+const nestedVtd: NestedRecipe = (r, parent) => {
+  // A 4-level x86-64 first-stage table in "guest memory": GUEST_IOVA -> GPA IOVA (the buffer), 4 pages.
+  const tables = r.proc.mmap(4 * 4096);
+  const flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+  r.proc.ioctl(r.fd, IOMMU_IOAS_MAP, { flags, ioas_id: r.ioas, user_va: tables, length: 4n * 4096n, iova: FS_TABLES });
+  const entry = (gpa: bigint) => u64s(gpa | 0x27n); // P | R/W | U/S | A
+  const at = (table: number, index: bigint) => tables + BigInt(table * 4096) + index * 8n;
+  r.proc.memWrite(at(0, (GUEST_IOVA >> 39n) & 511n), entry(FS_TABLES + 0x1000n));
+  r.proc.memWrite(at(1, (GUEST_IOVA >> 30n) & 511n), entry(FS_TABLES + 0x2000n));
+  r.proc.memWrite(at(2, (GUEST_IOVA >> 21n) & 511n), entry(FS_TABLES + 0x3000n));
+  for (let i = 0n; i < 4n; i++) r.proc.memWrite(at(3, ((GUEST_IOVA >> 12n) & 511n) + i), u64s((IOVA + i * 4096n) | 0x67n)); // + D
+  // struct iommu_hwpt_vtd_s1 { __aligned_u64 flags; __aligned_u64 pgtbl_addr; __u32 addr_width; __u32 __reserved; }
+  const data = new Uint8Array(24);
+  const dv = new DataView(data.buffer);
+  dv.setBigUint64(8, FS_TABLES, true);
+  dv.setUint32(16, 48, true);
+  const cmd = { dev_id: r.idev, pt_id: parent, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_VTD_S1, data_len: 24, data_uptr: userData(r.proc, data) };
+  r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, cmd);
+  return { hwpt: cmd.out_hwpt_id, iova: GUEST_IOVA };
 };
 
 const models: { model: string; nested: NestedRecipe }[] = [
+  { model: 'intel-vtd', nested: nestedVtd },
   { model: 'iommufd-mock', nested: nestedMock },
   { model: 'arm-smmuv3', nested: nestedSmmu },
 ];
@@ -95,11 +122,11 @@ function rig(model: string): Rig {
   return { proc, pci, dev, fd, ioas: ioas.out_ioas_id, idev: bind.out_devid, buf };
 }
 
-/** The device writes at iova; true when the bytes landed in the process buffer at the same offset. */
-function dmaLands(r: Rig, iova: bigint, pasid?: number): boolean {
+/** The device writes at iova; true when the bytes landed in the process buffer at the same offset from `base`. */
+function dmaLands(r: Rig, iova: bigint, pasid?: number, base = IOVA): boolean {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   r.pci.dmaWrite(iova, bytes, { pasid });
-  return Buffer.from(r.proc.memRead(r.buf + (iova - IOVA), 24)).equals(bytes);
+  return Buffer.from(r.proc.memRead(r.buf + (iova - base), 24)).equals(bytes);
 }
 
 function faults(fn: () => void): boolean {
@@ -148,10 +175,10 @@ describe.each(models)('VFIO device DMA through $model', ({ model, nested }) => {
     const r = rig(model);
     const parent = { flags: IOMMU_HWPT_ALLOC_NEST_PARENT, dev_id: r.idev, pt_id: r.ioas, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_NONE };
     r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, parent);
-    const nestedId = nested(r, parent.out_hwpt_id);
-    r.proc.ioctl(r.dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, { argsz: 12, pt_id: nestedId });
-    expect(dmaLands(r, IOVA + 0x2000n)).toBe(true);
-    expect(faults(() => r.pci.dmaWrite(IOVA + BigInt(LEN), new Uint8Array(8)))).toBe(true);
+    const n = nested(r, parent.out_hwpt_id);
+    r.proc.ioctl(r.dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, { argsz: 12, pt_id: n.hwpt });
+    expect(dmaLands(r, n.iova + 0x2000n, undefined, n.iova)).toBe(true);
+    expect(faults(() => r.pci.dmaWrite(n.iova + BigInt(LEN), new Uint8Array(8)))).toBe(true);
   });
 
   it('sends requests with a PASID to the HWPT attached at that PASID only', () => {
