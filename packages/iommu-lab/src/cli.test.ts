@@ -60,6 +60,15 @@ describe('iommu-lab CLI', () => {
     expect(list.out.split('\n')[1]).toMatch(/^iommufd\s+simple_close$/);
   });
 
+  it('selftest --fail-nth runs the eight iommufd_fail_nth.c scenarios', async () => {
+    const r = await run('selftest', '--fail-nth');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n').filter((l) => l.startsWith('ok '))).toEqual(
+      ['basic', 'map_domain', 'map_file_domain', 'map_two_domains', 'access_rw', 'access_pin', 'access_pin_domain', 'device'].map((t, i) => `ok ${i + 1} basic_fail_nth.${t}`),
+    );
+    expect(r.out).toContain('# Totals: pass:8 fail:0 xfail:0 xpass:0 skip:0 error:0');
+  });
+
   it('selftest --vfio runs the VFIO cdev test on a device of the host', async () => {
     const file = join(dir, 'vfio.json');
     writeFileSync(
