@@ -1,0 +1,103 @@
+// Guest RAM: one anonymous mapping of the VMM process laid out at the machine's GPAs; the guest CPU and the
+// VMM reach it through its frames.
+import { ErrnoError, PAGE_SIZE, type PhysMem, type Process } from '@iommu-lab/platform';
+
+/** A piece of RAM in the guest's physical address space, at `offset` into the VMM's mapping. */
+export interface RamSection {
+  readonly gpa: number;
+  readonly size: number;
+  readonly offset: number;
+}
+
+const GiB = 2 ** 30;
+
+/** The machine's RAM layout: q35 puts what does not fit below the PCI hole above 4 GiB; virt starts at 1 GiB. */
+export function ramLayout(machine: string, size: number): RamSection[] {
+  if (machine === 'virt') return [{ gpa: GiB, size, offset: 0 }];
+  // pc_q35_init: below_4g_mem_size is 2 GiB once RAM reaches 0xb0000000.
+  const low = size >= 0xb000_0000 ? 2 * GiB : size;
+  const out: RamSection[] = [{ gpa: 0, size: low, offset: 0 }];
+  if (size > low) out.push({ gpa: 4 * GiB, size: size - low, offset: low });
+  return out;
+}
+
+export class GuestRam {
+  /** The VMM's virtual address of the RAM mapping. */
+  readonly hva: bigint;
+  private readonly base: number;
+  /** Host frame of each page of the mapping once touched (0 = not yet); anonymous private pages keep their frame. */
+  private readonly frames: Uint32Array;
+
+  constructor(
+    readonly vmm: Process,
+    readonly size: number,
+    private readonly mem: PhysMem,
+    readonly sections: readonly RamSection[] = [{ gpa: 0, size, offset: 0 }],
+  ) {
+    this.hva = vmm.mmap(size, { name: 'pc.ram' });
+    this.base = Number(this.hva);
+    this.frames = new Uint32Array(size / PAGE_SIZE);
+  }
+
+  /** Offset into the VMM's mapping of a GPA, or -1 outside RAM. */
+  offsetOf(gpa: number): number {
+    for (const s of this.sections) if (gpa >= s.gpa && gpa < s.gpa + s.size) return s.offset + (gpa - s.gpa);
+    return -1;
+  }
+
+  /** The host physical address of a guest physical address (what EPT gives the guest CPU). */
+  pa(gpa: number): number {
+    const off = this.offsetOf(gpa);
+    if (off < 0) throw new ErrnoError('EFAULT', 'guest', `GPA 0x${gpa.toString(16)} is outside guest RAM`);
+    const page = Math.floor(off / PAGE_SIZE);
+    let f = this.frames[page]!;
+    if (f === 0) this.frames[page] = f = this.vmm.mm.fault(this.base + page * PAGE_SIZE, true);
+    return f * PAGE_SIZE + (off % PAGE_SIZE);
+  }
+
+  contains(gpa: number, length = 1): boolean {
+    const off = this.offsetOf(gpa);
+    return off >= 0 && this.offsetOf(gpa + length - 1) === off + length - 1;
+  }
+
+  u64(gpa: number): bigint {
+    return this.mem.u64(this.pa(gpa));
+  }
+
+  setU64(gpa: number, v: bigint): void {
+    this.mem.setU64(this.pa(gpa), v);
+  }
+
+  u32(gpa: number): number {
+    return this.mem.u32(this.pa(gpa));
+  }
+
+  setU32(gpa: number, v: number): void {
+    this.mem.setU32(this.pa(gpa), v);
+  }
+
+  read(gpa: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    for (let done = 0; done < length; ) {
+      const n = Math.min(length - done, PAGE_SIZE - ((gpa + done) % PAGE_SIZE));
+      this.mem.readInto(this.pa(gpa + done), out.subarray(done, done + n));
+      done += n;
+    }
+    return out;
+  }
+
+  write(gpa: number, bytes: Uint8Array): void {
+    for (let done = 0; done < bytes.length; ) {
+      const n = Math.min(bytes.length - done, PAGE_SIZE - ((gpa + done) % PAGE_SIZE));
+      this.mem.write(this.pa(gpa + done), bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  /** The VMM's address for a GPA, for IOAS_MAP of guest memory. */
+  hvaOf(gpa: number): bigint {
+    const off = this.offsetOf(gpa);
+    if (off < 0) throw new ErrnoError('EFAULT', 'guest', `GPA 0x${gpa.toString(16)} is outside guest RAM`);
+    return this.hva + BigInt(off);
+  }
+}
