@@ -36,6 +36,10 @@ export class ConfigCache {
   private readonly pair = new Uint32Array(2);
   private lastSid = -1;
   private last: StreamConfig | null = null;
+  /** The last CD served (a one-entry front of the streams' CD maps). */
+  private lastCdStream: StreamConfig | null = null;
+  private lastCdIndex = -1;
+  private lastCd: CtxConfig | null = null;
 
   constructor(
     private readonly mem: PhysMem,
@@ -67,15 +71,23 @@ export class ConfigCache {
 
   /** The CD at `index` of a stream's CD table. */
   cd(sc: StreamConfig, index: number): CtxConfig | null {
+    if (sc === this.lastCdStream && index === this.lastCdIndex) {
+      this.stats.cdHits++;
+      return this.lastCd;
+    }
     let cd = this.hw.configCache ? sc.cds.get(index) : undefined;
     if (cd) {
       this.stats.cdHits++;
-      return cd;
+    } else {
+      this.stats.cdMisses++;
+      cd = this.fetchCd(sc, index) ?? undefined;
+      if (!cd) return null;
+      if (!this.hw.configCache) return cd;
+      sc.cds.set(index, cd);
     }
-    this.stats.cdMisses++;
-    cd = this.fetchCd(sc, index) ?? undefined;
-    if (!cd) return null;
-    if (this.hw.configCache) sc.cds.set(index, cd);
+    this.lastCdStream = sc;
+    this.lastCdIndex = index;
+    this.lastCd = cd;
     return cd;
   }
 
@@ -138,12 +150,14 @@ export class ConfigCache {
   invalidateCd(sid: number, ssid: number): void {
     this.stats.invalidations++;
     this.streams.get(sid)?.cds.delete(ssid);
+    this.lastCdStream = null;
   }
 
   /** CFGI_CD_ALL */
   invalidateCdAll(sid: number): void {
     this.stats.invalidations++;
     this.streams.get(sid)?.cds.clear();
+    this.lastCdStream = null;
   }
 
   /** Cached STEs (for dumps and tests). */
@@ -154,6 +168,7 @@ export class ConfigCache {
   private dropLast(): void {
     this.lastSid = -1;
     this.last = null;
+    this.lastCdStream = null;
   }
 
   /** An address the CD table walk uses: an IPA translated by stage 2 when the stream nests. */

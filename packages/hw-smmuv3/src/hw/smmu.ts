@@ -96,6 +96,11 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
     return this.translator.stalls;
   }
 
+  /** @internal Off: every walk is the Walker's alone (tests compare the fast path with it). */
+  set fastWalk(on: boolean) {
+    this.translator.quick = on;
+  }
+
   /** @internal RESUME / STALL_TERM */
   resolveStall(stag: number, sid: number, all: boolean): number {
     return this.translator.resolveStall(stag, sid, all);

@@ -6,6 +6,7 @@ import { GBPA_ABORT } from '../format/registers.js';
 import { STE_CFG_ABORT, STE_CFG_BYPASS, STE_S1DSS_BYPASS, STE_S1DSS_SSID0 } from '../format/ste.js';
 import type { SmmuV3 } from './smmu.js';
 import type { CtxConfig, StreamConfig } from './stream-config.js';
+import { quickOut, quickWalk } from './quick-walk.js';
 import { addrWords, pageAddrWords, PERM_ALL, permNeeded } from './walk.js';
 
 /** A cached translation that differs from what the tables say now: an invalidation is missing. */
@@ -34,15 +35,19 @@ function isTranslationFault(type: number): boolean {
 
 export class Translator {
   lastFault: DmaFaultInfo = NO_FAULT;
+  /** The fast path ahead of the Walker (off: the Walker alone, to compare the two). */
+  quick = true;
   readonly stalls = new Map<number, { sid: number; ssid: number }>();
   private nextStag = 0;
   private readonly words = new Uint32Array(8);
   private readonly ramPages: number;
+  private readonly chunks: readonly Uint32Array[];
   private readonly tpMiss: Tracepoint | null;
   private readonly tpStale: Tracepoint | null;
 
   constructor(private readonly s: SmmuV3) {
     this.ramPages = s.mem.size / 4096;
+    this.chunks = s.mem.chunks32;
     this.tpMiss = s.trace?.point('smmuv3_tlb_miss', 'smmuv3') ?? null;
     this.tpStale = s.trace?.point('smmuv3_stale_translation', 'smmuv3') ?? null;
   }
@@ -112,6 +117,13 @@ export class Translator {
   /** Both stages for a transaction; sets perm/pages, or returns -1 with the walker's fault state set. */
   private walk(sc: StreamConfig, cd: CtxConfig | null, pfn: number, access: number, need: number): number {
     const w = this.s.walker;
+    const quick = this.quick ? quickWalk(this.chunks, sc, cd, pfn, (access & DMA_WRITE) !== 0, need) : -1;
+    if (quick >= 0) {
+      w.reads += quickOut.reads;
+      this.perm = quickOut.perm;
+      this.pages = quickOut.pages;
+      return quick;
+    }
     let out = pfn;
     let perm = PERM_ALL;
     let pages = 262144;
