@@ -9,3 +9,5 @@ export * from './vm/vm.js';
 export * from './backends/iommufd.js';
 export * from './vfio/container.js';
 export * from './vfio/vfio-pci.js';
+export * from './intel-iommu/index.js';
+export * from './guest/index.js';

@@ -7,6 +7,7 @@ import {
   IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_HWPT_INVALIDATE,
   IOMMU_IOAS_ALLOC,
+  IOMMU_IOAS_IOVA_RANGES,
   IOMMU_IOAS_MAP,
   IOMMU_IOAS_MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_READABLE,
@@ -17,7 +18,7 @@ import {
   IOMMU_VEVENTQ_ALLOC,
   IOMMU_VIOMMU_ALLOC,
 } from '@iommu-lab/iommu-core';
-import type { Process, Tracepoint } from '@iommu-lab/platform';
+import { ErrnoError, type Process, type Tracepoint } from '@iommu-lab/platform';
 import { HostFd } from '../vm/host-fd.js';
 import type { VmStats } from '../vm/stats.js';
 
@@ -75,10 +76,28 @@ export class IommufdBackend {
     this.fd.ioctl(IOMMU_IOAS_MAP, { flags, ioas_id: ioas, user_va: hva, length: BigInt(length), iova });
   }
 
+  /** iommufd_backend_unmap_dma: an unmap of nothing (ENOENT) counts as done, as with the legacy backend. */
   unmap(ioas: number, iova: bigint, length: bigint): bigint {
     const cmd = { ioas_id: ioas, iova, length };
-    this.fd.ioctl(IOMMU_IOAS_UNMAP, cmd);
+    try {
+      this.fd.ioctl(IOMMU_IOAS_UNMAP, cmd);
+    } catch (e) {
+      if (e instanceof ErrnoError && e.code === 'ENOENT') return 0n;
+      throw e;
+    }
     return cmd.length;
+  }
+
+  /** IOMMU_IOAS_IOVA_RANGES: the usable IOVA ranges of an IOAS (what its attached domains allow). */
+  iovaRanges(ioas: number): { start: bigint; last: bigint }[] {
+    const max = 64;
+    const cmd = { ioas_id: ioas, num_iovas: max, out_iova_alignment: 0n, allowed_iovas: this.scratch.address };
+    this.fd.ioctl(IOMMU_IOAS_IOVA_RANGES, cmd);
+    const bytes = this.scratch.get(Math.min(cmd.num_iovas, max) * 16);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out: { start: bigint; last: bigint }[] = [];
+    for (let i = 0; i < Math.min(cmd.num_iovas, max); i++) out.push({ start: dv.getBigUint64(i * 16, true), last: dv.getBigUint64(i * 16 + 8, true) });
+    return out;
   }
 
   hwptAlloc(devId: number, ptId: number, flags: number, dataType = IOMMU_HWPT_DATA_NONE, data?: Uint8Array, faultId?: number): number {

@@ -23,7 +23,14 @@ export class IommufdContainer {
     this.ramMapped = true;
   }
 
-  /** The device's address space switched to the IOMMU: everything goes (the shadow starts empty). */
+  /** vfio_listener_region_del for each RAM section. */
+  unmapRam(): void {
+    if (!this.ramMapped) return;
+    for (const s of this.ram.sections) this.backend.unmap(this.ioas, BigInt(s.gpa), BigInt(s.size));
+    this.ramMapped = false;
+  }
+
+  /** An IOMMU region went away: its whole range is unmapped (whatever shadow mappings it had). */
   unmapAll(): void {
     this.backend.unmap(this.ioas, 0n, ALL);
     this.ramMapped = false;

@@ -11,6 +11,11 @@ export interface RamSection {
 
 const GiB = 2 ** 30;
 
+/** Non-zero bytes of a u32. */
+function bytesSet(x: number): number {
+  return ((x & 0xff) !== 0 ? 1 : 0) + ((x & 0xff00) !== 0 ? 1 : 0) + ((x & 0xff0000) !== 0 ? 1 : 0) + ((x >>> 24) !== 0 ? 1 : 0);
+}
+
 /** The machine's RAM layout: q35 puts what does not fit below the PCI hole above 4 GiB; virt starts at 1 GiB. */
 export function ramLayout(machine: string, size: number): RamSection[] {
   if (machine === 'virt') return [{ gpa: GiB, size, offset: 0 }];
@@ -21,6 +26,7 @@ export function ramLayout(machine: string, size: number): RamSection[] {
   return out;
 }
 
+/** Guest RAM; it is also a PtMemory over GPAs for table builders and walkers. */
 export class GuestRam {
   /** The VMM's virtual address of the RAM mapping. */
   readonly hva: bigint;
@@ -74,6 +80,75 @@ export class GuestRam {
 
   setU32(gpa: number, v: number): void {
     this.mem.setU32(this.pa(gpa), v);
+  }
+
+  /** PtMemory over GPAs: the entry at gpa into out[0] (bits 31:0) and out[1] (bits 63:32); false outside RAM. */
+  read64(gpa: number, out: Uint32Array): boolean {
+    const off = this.offsetOf(gpa);
+    if (off < 0 || gpa % 8 !== 0) return false;
+    const pa = this.pa(gpa);
+    out[0] = this.mem.u32(pa);
+    out[1] = this.mem.u32(pa + 4);
+    return true;
+  }
+
+  /** PtMemory over GPAs: writes an 8-byte entry from its halves; false outside RAM. */
+  write64(gpa: number, lo: number, hi: number): boolean {
+    if (this.offsetOf(gpa) < 0 || gpa % 8 !== 0) return false;
+    return this.mem.write64(this.pa(gpa), lo >>> 0, hi >>> 0);
+  }
+
+  /** Bytes that differ between [a, a + length) and [b, b + length) (a data check without copies). */
+  countDiff(a: number, b: number, length: number): number {
+    let diff = 0;
+    for (let done = 0; done < length; ) {
+      const n = Math.min(length - done, PAGE_SIZE - ((a + done) % PAGE_SIZE), PAGE_SIZE - ((b + done) % PAGE_SIZE));
+      const pa = this.pa(a + done);
+      const pb = this.pa(b + done);
+      let i = 0;
+      if (pa % 4 === 0 && pb % 4 === 0) {
+        for (; i + 4 <= n; i += 4) {
+          const x = this.mem.u32(pa + i) ^ this.mem.u32(pb + i);
+          if (x !== 0) diff += bytesSet(x);
+        }
+      }
+      for (; i < n; i++) if (this.mem.u8(pa + i) !== this.mem.u8(pb + i)) diff++;
+      done += n;
+    }
+    return diff;
+  }
+
+  /** Bytes of [gpa, gpa + length) that differ from the repeating 8-byte little-endian pattern (lo, hi). */
+  countPatternDiff(gpa: number, length: number, lo: number, hi: number): number {
+    let diff = 0;
+    for (let done = 0; done < length; ) {
+      const n = Math.min(length - done, PAGE_SIZE - ((gpa + done) % PAGE_SIZE));
+      const pa = this.pa(gpa + done);
+      let i = 0;
+      if (pa % 8 === 0 && done % 8 === 0) {
+        for (; i + 8 <= n; i += 8) {
+          const x = this.mem.u32(pa + i) ^ lo;
+          const y = this.mem.u32(pa + i + 4) ^ hi;
+          if ((x | y) !== 0) diff += bytesSet(x) + bytesSet(y);
+        }
+      }
+      for (; i < n; i++) {
+        const k = (done + i) & 7;
+        const want = (k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4))) & 0xff;
+        if (this.mem.u8(pa + i) !== want) diff++;
+      }
+      done += n;
+    }
+    return diff;
+  }
+
+  /** Fills [gpa, gpa + length) with one byte value. */
+  fill(gpa: number, length: number, byte: number): void {
+    for (let done = 0; done < length; ) {
+      const n = Math.min(length - done, PAGE_SIZE - ((gpa + done) % PAGE_SIZE));
+      this.mem.fill(this.pa(gpa + done), n, byte);
+      done += n;
+    }
   }
 
   read(gpa: number, length: number): Uint8Array {

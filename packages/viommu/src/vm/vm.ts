@@ -9,7 +9,7 @@ import { VfioPciDevice } from '../vfio/vfio-pci.js';
 import { GuestRam, ramLayout } from './guest-ram.js';
 import { MmioBus } from './mmio.js';
 import { bump, emptyStats, type VmStats } from './stats.js';
-import { type VirtualIommu, virtualIommuFactory } from './viommu-model.js';
+import { type HostIommuDevice, type VirtualIommu, virtualIommuFactory } from './viommu-model.js';
 
 const VIOMMU_DRIVERS = ['intel-iommu', 'arm-smmuv3'];
 const MACHINE_OF: Record<string, string> = { 'intel-iommu': 'q35', 'arm-smmuv3': 'virt' };
@@ -45,15 +45,24 @@ export class Vm {
     if (!['q35', 'virt'].includes(cl.machine)) throw new QemuOptionError(cl.machineText || `-M ${cl.machine}`, `unsupported machine type '${cl.machine}' (q35 or virt)`);
     if (cl.memory % (2 * 2 ** 20) !== 0 || cl.memory <= 0) throw new QemuOptionError(`-m ${cl.memory}`, 'RAM size must be a positive multiple of 2M');
     this.vmm = host.spawnProcess({ rlimitMemlock: Number.MAX_SAFE_INTEGER });
-    this.ram = new GuestRam(this.vmm, cl.memory, host.mem, ramLayout(cl.machine, cl.memory));
-    const stats = () => this.stats;
-    this.mmio = new MmioBus(stats, this.tp.exit);
+    this.mmio = new MmioBus(() => this.stats, this.tp.exit);
+    try {
+      this.ram = new GuestRam(this.vmm, cl.memory, host.mem, ramLayout(cl.machine, cl.memory));
+      this.viommu = this.realize(cl);
+    } catch (e) {
+      // A refused command line ends the VMM: every fd it opened is closed, nothing stays bound or mapped.
+      this.vmm.exit();
+      throw e;
+    }
+  }
+
+  private realize(cl: QemuCommandLine): VirtualIommu | null {
     for (const o of cl.objects) {
       if (o.driver !== 'iommufd') throw new QemuOptionError(o.text, `invalid object type: ${o.driver}`);
       const id = o.props.get('id');
       if (!id) throw new QemuOptionError(o.text, "Parameter 'id' is missing");
       if (this.backends.has(id)) throw new QemuOptionError(o.text, `attempt to add duplicate property '${id}' to object (type 'container')`);
-      this.backends.set(id, new IommufdBackend(id, this.vmm, stats, this.tp.ioctl));
+      this.backends.set(id, new IommufdBackend(id, this.vmm, () => this.stats, this.tp.ioctl));
     }
     const viommus = cl.devices.filter((d) => VIOMMU_DRIVERS.includes(d.driver));
     if (viommus.length > 1) throw new QemuOptionError(viommus[1]!.text, 'only one vIOMMU per machine is supported');
@@ -62,7 +71,7 @@ export class Vm {
       if (MACHINE_OF[vi.driver] !== cl.machine) throw new QemuOptionError(vi.text, `${vi.driver} is only supported by the ${MACHINE_OF[vi.driver]} machine`);
       const factory = virtualIommuFactory(vi.driver);
       if (!factory) throw new QemuOptionError(vi.text, `'${vi.driver}' is not a valid device model name`);
-      this.viommu = factory(this, vi);
+      (this as { viommu: VirtualIommu | null }).viommu = factory(this, vi);
     }
     let slot = 3;
     for (const d of cl.devices) {
@@ -70,24 +79,32 @@ export class Vm {
       if (d.driver !== 'vfio-pci') throw new QemuOptionError(d.text, `'${d.driver}' is not a valid device model name`);
       this.addVfioPci(d, slot++);
     }
+    return this.viommu;
   }
 
-  /** vfio_realize with the iommufd backend: bind, HostIOMMUDevice check, default HWPT, guest RAM at GPA. */
+  /**
+   * vfio_realize with the iommufd backend: bind, default HWPT (a nest parent when the vIOMMU nests),
+   * guest RAM at IOVA = GPA, then pci_device_set_iommu_device: the vIOMMU's HostIOMMUDevice check.
+   */
   private addVfioPci(d: QemuDriverOpts, slot: number): void {
     const bdf = d.props.get('host');
     if (!bdf) throw new QemuOptionError(d.text, 'No provided host device - Use -device vfio-pci,host=DDDD:BB:DD.F');
     const backendId = d.props.get('iommufd');
     const backend = backendId === undefined ? undefined : this.backends.get(backendId);
     if (backendId !== undefined && !backend) throw new QemuOptionError(d.text, `Device '${backendId}' not found`);
-    if (!backend) throw new QemuOptionError(d.text, 'this model only has the iommufd backend: add -object iommufd,id=ID and iommufd=ID');
+    const guestRid = slot << 3;
+    if (!backend) {
+      // A legacy VFIO container: the vIOMMU may refuse it by itself (x-flts needs iommufd); this model has none.
+      this.setIommuDevice(d, bdf, { name: bdf, kind: 'legacy', dev: null, awBits: 64, caps: null, guestRid, behindBridge: false });
+      throw new QemuOptionError(d.text, 'this model only has the iommufd backend: add -object iommufd,id=ID and iommufd=ID');
+    }
     let host;
     try {
       host = this.host.device(bdf);
     } catch {
       throw new QemuOptionError(d.text, `vfio ${bdf}: no such host device`);
     }
-    const vfio = new VfioPciDevice(d.props.get('id') ?? `vfio${this.devices.length}`, host, slot << 3, backend, this.vmm, () => this.stats, this.tp.ioctl);
-    this.viommu?.setIommuDevice(vfio);
+    const vfio = new VfioPciDevice(d.props.get('id') ?? `vfio${this.devices.length}`, host, guestRid, backend, this.vmm, () => this.stats, this.tp.ioctl);
     const container = new IommufdContainer(backend, this.ram);
     let defaultHwpt: number;
     if (this.viommu?.wantNestingParent) {
@@ -99,8 +116,22 @@ export class Vm {
     }
     container.mapRam();
     const dev: VmDevice = { vfio, container, defaultHwpt };
+    const ranges = backend.iovaRanges(container.ioas);
+    const last = ranges.length ? ranges[ranges.length - 1]!.last : 0n;
+    const awBits = ranges.length ? last.toString(2).length : 64;
+    this.setIommuDevice(d, bdf, { name: bdf, kind: 'iommufd', dev, awBits, caps: vfio.hwInfo, guestRid, behindBridge: false });
     this.devices.push(dev);
-    this.viommu?.deviceReady?.(vfio);
+  }
+
+  /** pci_device_set_iommu_device; a refusal fails the realize as "vfio BDF: why". */
+  private setIommuDevice(d: QemuDriverOpts, bdf: string, hiod: HostIommuDevice): void {
+    if (!this.viommu) return;
+    try {
+      this.viommu.setIommuDevice(hiod);
+    } catch (e) {
+      if (e instanceof QemuOptionError) throw e;
+      throw new QemuOptionError(d.text, `vfio ${bdf}: ${(e as Error).message}`);
+    }
   }
 
   /** The guest registers its handler for an interrupt line ("dmar-fault"). */

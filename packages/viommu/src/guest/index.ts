@@ -1,0 +1,8 @@
+// The guest kernel model: page allocator, intel-iommu driver, DMA API, DSA driver, debugfs.
+export { bootGuest, Guest, type GuestOptions, type GuestDmaFault } from './kernel.js';
+export { GuestDmaApi, IOVA_FQ_SIZE, type DmaDirection, type FlushMode } from './dma-iommu.js';
+export { IovaDomain } from './iova.js';
+export { GuestPageAllocator } from './page-alloc.js';
+export { IntelIommuGuest, DMAR_FAULT_VECTOR } from './intel/iommu.js';
+export type { GuestDmarFault } from './intel/fault.js';
+export { dumpDeviceTranslation } from './debugfs.js';
