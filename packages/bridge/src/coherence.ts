@@ -1,0 +1,126 @@
+// Frames and real pages agree at every syscall boundary: refresh before a request, write back after it.
+import { PAGE_SIZE, PHYS_CHUNK_SHIFT, type PhysMem } from '@iommu-lab/platform';
+import type { MirrorObject } from './mirror-object.js';
+import type { MirrorRegistry } from './registry.js';
+import type { RemoteMm } from './remote-mm.js';
+
+const CHUNK_MASK = (1 << PHYS_CHUNK_SHIFT) - 1;
+/** Pages read from a real process in one go. */
+const RUN_PAGES = 256;
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/** Populated page indexes of an object, ascending (they are populated in order, so rarely sorted here). */
+function sortedIndexes(obj: MirrorObject): number[] {
+  const idx = [...obj.populated.keys()];
+  for (let i = 1; i < idx.length; i++) {
+    if (idx[i]! < idx[i - 1]!) return idx.sort((a, b) => a - b);
+  }
+  return idx;
+}
+
+/** Counters of the coherence work (pages copied each way). */
+export interface CoherenceStats {
+  refreshed: number;
+  writtenBack: number;
+}
+
+export class Coherence {
+  readonly stats: CoherenceStats = { refreshed: 0, writtenBack: 0 };
+  private readonly run = new Uint8Array(RUN_PAGES * PAGE_SIZE);
+
+  constructor(
+    private readonly registry: MirrorRegistry,
+    private readonly mem: PhysMem,
+  ) {}
+
+  /** A read-only view of a frame's bytes (no copy). */
+  private frame(pfn: number): Uint8Array {
+    const pa = pfn * PAGE_SIZE;
+    const c = this.mem.chunks32[pa >>> PHYS_CHUNK_SHIFT]!;
+    return new Uint8Array(c.buffer, c.byteOffset + (pa & CHUNK_MASK), PAGE_SIZE);
+  }
+
+  /** A page read from the real process: its frame takes the bytes when they changed. */
+  private take(obj: MirrorObject, index: number, bytes: Uint8Array): void {
+    const snap = obj.snapshots.get(index)!;
+    if (same(bytes, snap)) return;
+    snap.set(bytes);
+    this.mem.write(obj.pfn(index) * PAGE_SIZE, bytes);
+    this.stats.refreshed++;
+  }
+
+  /** Before a request: every frame standing for a real page takes the page's current bytes. */
+  refresh(mms: Iterable<RemoteMm>): void {
+    for (const mm of mms) mm.sync();
+    for (const obj of this.registry.objects) {
+      if (obj.populated.size === 0) continue;
+      const idx = sortedIndexes(obj);
+      let i = 0;
+      while (i < idx.length) {
+        const first = idx[i]!;
+        const view = obj.viewOf(first);
+        if (!view) {
+          i++;
+          continue;
+        }
+        const limit = view.runEnd(first);
+        let j = i;
+        while (j + 1 < idx.length && idx[j + 1] === idx[j]! + 1 && idx[j + 1]! < limit && j + 1 - i < RUN_PAGES) j++;
+        const n = j - i + 1;
+        const buf = this.run.subarray(0, n * PAGE_SIZE);
+        if (view.readPage(first, buf)) {
+          for (let k = 0; k < n; k++) this.take(obj, first + k, buf.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+        } else {
+          const one = this.run.subarray(0, PAGE_SIZE);
+          for (let k = 0; k < n; k++) if (obj.readReal(first + k, one)) this.take(obj, first + k, one);
+        }
+        i = j + 1;
+      }
+    }
+    const tmp = this.run.subarray(0, PAGE_SIZE);
+    for (const mm of mms) {
+      for (const v of mm.deviceMappings) {
+        const snaps = mm.deviceSnaps.get(v)!;
+        for (const [i, snap] of snaps) {
+          const pfn = v.obj.pfn(v.pgoff + i);
+          if (pfn === 0 || !mm.readReal(v.start + i * PAGE_SIZE, tmp) || same(tmp, snap)) continue;
+          snap.set(tmp);
+          this.mem.write(pfn * PAGE_SIZE, tmp);
+          this.stats.refreshed++;
+        }
+      }
+    }
+  }
+
+  /** After a request: frames the simulated kernel changed go back to their real pages; unpinned pages are dropped. */
+  writeback(mms: Iterable<RemoteMm>): void {
+    for (const obj of this.registry.objects) {
+      for (const [index, pfn] of obj.populated) {
+        const f = this.frame(pfn);
+        const snap = obj.snapshots.get(index)!;
+        if (same(f, snap)) continue;
+        obj.writeReal(index, f);
+        snap.set(f);
+        this.stats.writtenBack++;
+      }
+    }
+    for (const mm of mms) {
+      for (const v of mm.deviceMappings) {
+        const snaps = mm.deviceSnaps.get(v)!;
+        for (const [i, snap] of snaps) {
+          const pfn = v.obj.pfn(v.pgoff + i);
+          if (pfn === 0) continue;
+          const f = this.frame(pfn);
+          if (same(f, snap)) continue;
+          mm.writeReal(v.start + i * PAGE_SIZE, f);
+          snap.set(f);
+          this.stats.writtenBack++;
+        }
+      }
+    }
+    for (const obj of [...this.registry.objects]) obj.trim();
+  }
+}

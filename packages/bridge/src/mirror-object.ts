@@ -1,0 +1,190 @@
+// Pages of a real process (or a real shared file) given simulated frames while the kernel uses them.
+import { ErrnoError, type FrameAllocator, HUGE_2M_ORDER, MemObject, type MemObjectKind, PAGE_SIZE, type PhysMem } from '@iommu-lab/platform';
+
+/** Pages read from the real process in one go. */
+const MAX_RUN = 256;
+
+/** Where a mirrored page's real bytes are: a range of a real address space or a real file. */
+export interface PageView {
+  /** Reads pages from `index` on into dst (a multiple of PAGE_SIZE); false when no real page is there now. */
+  readPage(index: number, dst: Uint8Array): boolean;
+  writePage(index: number, src: Uint8Array): boolean;
+  covers(index: number): boolean;
+  /** One past the last page index this view covers contiguously from `index`. */
+  runEnd(index: number): number;
+}
+
+/**
+ * A MemObject whose frames stand for real pages: populating a page allocates a frame and copies
+ * the real page into it (the snapshot remembers what was copied, so a later writeback can tell
+ * which frames the simulated kernel changed). Unpinned pages are dropped again by trim().
+ */
+export class MirrorObject extends MemObject {
+  private readonly frameOf = new Map<number, number>();
+  /** The real bytes each populated page had when it was last made coherent. */
+  readonly snapshots = new Map<number, Uint8Array>();
+  readonly views = new Set<PageView>();
+  private size: number;
+  private refs = 1;
+  private gone = false;
+
+  constructor(
+    frames: FrameAllocator,
+    mem: PhysMem,
+    kind: MemObjectKind,
+    npages: number,
+    readonly key: string,
+    private readonly onRelease: (o: MirrorObject) => void,
+    /** A real file holding the pages (a memfd), read when no view covers a page. */
+    public file: PageView | null = null,
+  ) {
+    super(frames, mem, kind, 0);
+    this.size = npages;
+  }
+
+  override get npages(): number {
+    return this.size;
+  }
+
+  override get shared(): boolean {
+    return this.kind !== 'anon';
+  }
+
+  /** Populated (index, pfn) pairs. */
+  get populated(): ReadonlyMap<number, number> {
+    return this.frameOf;
+  }
+
+  override pfn(index: number): number {
+    return this.frameOf.get(index) ?? 0;
+  }
+
+  override readPfn(index: number): number {
+    return this.pfn(index);
+  }
+
+  override populate(index: number): number {
+    const have = this.frameOf.get(index);
+    if (have !== undefined) return have;
+    this.populateRun(index, 1);
+    return this.frameOf.get(index)!;
+  }
+
+  /** Populates pages [first, first + count), reading the real pages in runs (hugetlb: whole huge pages). */
+  populateRun(first: number, count: number): void {
+    if (first < 0 || first + count > this.size) throw new ErrnoError('EFAULT', 'fault', `pages ${first}+${count} beyond the object`);
+    if (this.kind === 'pfnmap') throw new ErrnoError('EFAULT', 'fault', 'no struct page behind this mapping');
+    const huge = this.hugeOrder ? 2 ** HUGE_2M_ORDER : 1;
+    let i = first - (first % huge);
+    while (i < first + count) {
+      if (this.frameOf.has(i)) {
+        i += huge;
+        continue;
+      }
+      let n = huge;
+      if (huge === 1) while (i + n < first + count && n < MAX_RUN && !this.frameOf.has(i + n)) n++;
+      const pfns = new Uint32Array(n);
+      if (huge > 1) {
+        const base = this.frames.alloc(HUGE_2M_ORDER, true);
+        for (let k = 0; k < n; k++) pfns[k] = base + k;
+      } else {
+        try {
+          for (let k = 0; k < n; k++) pfns[k] = this.frames.allocFrame();
+        } catch (e) {
+          for (const p of pfns) if (p) this.frames.put(p);
+          throw e;
+        }
+      }
+      this.load(i, pfns);
+      i += n;
+    }
+  }
+
+  /** Copies the real pages into their new frames and remembers the copies. */
+  private load(first: number, pfns: Uint32Array): void {
+    const buf = new Uint8Array(pfns.length * PAGE_SIZE);
+    const view = this.viewOf(first);
+    const whole = view !== null && view.runEnd(first) >= first + pfns.length && view.readPage(first, buf);
+    for (let k = 0; k < pfns.length; k++) {
+      const snap = buf.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE);
+      if (!whole && !this.readReal(first + k, snap)) snap.fill(0);
+      this.mem.write(pfns[k]! * PAGE_SIZE, snap);
+      this.frameOf.set(first + k, pfns[k]!);
+      this.snapshots.set(first + k, snap);
+    }
+  }
+
+  /** The view that reaches page `index` (a mapping of it, else the file), or null. */
+  viewOf(index: number): PageView | null {
+    for (const v of this.views) if (v.covers(index)) return v;
+    return this.file !== null && this.file.covers(index) ? this.file : null;
+  }
+
+  /** The real bytes of page `index` from the first view that has them, else the file. */
+  readReal(index: number, dst: Uint8Array): boolean {
+    for (const v of this.views) if (v.covers(index) && v.readPage(index, dst)) return true;
+    return this.file !== null && this.file.covers(index) && this.file.readPage(index, dst);
+  }
+
+  /** Writes page `index` back to the real page; a shared page needs only one writer. */
+  writeReal(index: number, src: Uint8Array): boolean {
+    for (const v of this.views) if (v.covers(index) && v.writePage(index, src)) return true;
+    return this.file !== null && this.file.covers(index) && this.file.writePage(index, src);
+  }
+
+  override resize(npages: number): void {
+    this.size = npages;
+  }
+
+  override get(): this {
+    this.refs++;
+    return this;
+  }
+
+  override put(): void {
+    if (--this.refs > 0) return;
+    this.gone = true;
+    for (const [index, pfn] of this.frameOf) {
+      this.frames.put(pfn);
+      this.snapshots.delete(index);
+    }
+    this.frameOf.clear();
+    this.onRelease(this);
+  }
+
+  get released(): boolean {
+    return this.gone;
+  }
+
+  override copy(): MemObject {
+    throw new Error('a mirrored object is copied by the real fork, not by the simulator');
+  }
+
+  /** Forgets pages [first, last]: the real pages behind them are gone (munmap); pins keep the frames. */
+  detach(first: number, last: number): void {
+    for (const [index, pfn] of this.frameOf) {
+      if (index < first || index > last) continue;
+      this.frameOf.delete(index);
+      this.snapshots.delete(index);
+      this.frames.put(pfn);
+    }
+  }
+
+  /** Drops every populated page nobody pins (a huge page only when none of its frames is pinned). */
+  trim(): void {
+    const huge = this.hugeOrder ? 2 ** this.hugeOrder : 1;
+    for (const [index, pfn] of this.frameOf) {
+      if (huge > 1 && index % huge !== 0) continue;
+      let pinned = false;
+      for (let i = 0; i < huge && !pinned; i++) pinned = this.frames.pinCount(pfn + i) > 0;
+      if (pinned) continue;
+      for (let i = 0; i < huge; i++) {
+        const p = this.frameOf.get(index + i);
+        if (p === undefined) continue;
+        this.frameOf.delete(index + i);
+        this.snapshots.delete(index + i);
+        this.frames.put(p);
+      }
+    }
+  }
+}
