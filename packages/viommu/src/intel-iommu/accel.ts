@@ -66,6 +66,8 @@ function detach(s: VtdState, as: VtdAddressSpace): void {
  */
 export function propagateGuestPasid(s: VtdState, as: VtdAddressSpace, prefix: string): string | null {
   if (!s.cfg.fsts || as.hiod.kind !== 'iommufd') return null;
+  const tp = s.tp.bind;
+  if (tp.enabled) tp.emit({ dev: as.hiod.name, bind: as.pcValid ? `pgtt ${pe.pgtt(as.pcEntry)} fsptptr 0x${pe.fsptptr(as.pcEntry).toString(16)}` : 'detach' });
   try {
     if (as.pcValid) attach(as);
     else detach(s, as);

@@ -1,13 +1,12 @@
 // VTDAddressSpace of an assigned device: which memory its container shows (guest RAM at GPA, or the shadow of
 // the guest's table), the PASID cache entry of its RID_PASID, and the shadow sync (vtd_address_space_sync).
-import { PASID_ENTRY_PGTT_PT } from '@iommu-lab/hw-vtd/format';
+import { PASID_ENTRY_PGTT_PT, VTD_FR_SM_CTX_P } from '@iommu-lab/hw-vtd/format';
 import type { VmDevice } from '../vm/vm.js';
 import type { HostIommuDevice } from '../vm/viommu-model.js';
 import { IovaTree } from './iova-tree.js';
 import { IOMMU_WO, type PageWalkInfo, pageWalkLevel, type ShadowNotifier, unmapAll } from './shadow.js';
 import type { VtdState } from './state.js';
 import { ceGetPasidEntry, devToContextEntry, pe, PASID_0 } from './structures.js';
-import { VTD_FR_SM_CTX_P } from '@iommu-lab/hw-vtd/format';
 
 export class VtdAddressSpace {
   readonly bus: number;
@@ -130,6 +129,8 @@ export class VtdAddressSpace {
     const limit = 2 ** (Math.min(agaw, this.s.cfg.awBits) - 12);
     if (start >= limit) return;
     this.walk.notifyUnmap = notifyUnmap;
+    const tp = this.s.tp.walk;
+    if (tp.enabled) tp.emit({ dev: this.hiod.name, start: `0x${(start * 4096).toString(16)}`, pages: Math.min(end, limit) - start, unmaps: notifyUnmap });
     pageWalkLevel(this.s.vm.ram, this.walk, pe.ssptptr(this.pe), start, Math.min(end, limit), pe.ssLevel(this.pe), true, true);
   }
 }

@@ -23,6 +23,7 @@ import {
   DMAR_RTADDR_REG,
   DMAR_VER_REG,
 } from '@iommu-lab/hw-vtd/format';
+import { IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 } from '@iommu-lab/iommu-core';
 import type { QemuDriverOpts } from '../qemu/options.js';
 import type { MmioRegion } from '../vm/mmio.js';
 import type { HostIommuDevice, VirtualIommu } from '../vm/viommu-model.js';
@@ -31,7 +32,7 @@ import { VtdAddressSpace } from './address-space.js';
 import { vtdCapInit } from './caps.js';
 import { intelIommuConfig } from './config.js';
 import { VtdFaultUnit, VTD_FSTS_IQE } from './fault.js';
-import { vtdCheckHiod } from './hiod.js';
+import { hostVtdInfo, vtdCheckHiod } from './hiod.js';
 import { VtdInvQueue } from './inv-queue.js';
 import { invHandlers, registerInvalidation } from './reg-inval.js';
 import { contextGlobalInvalidate, pasidCacheReset, pasidCacheSync, PC_GLOBAL, refreshAll } from './invalidate.js';
@@ -78,10 +79,11 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
       contextCacheGen: 1,
       spaces: [],
       errors: [],
+      tp: { bind: vm.host.trace.point('vtd_pasid_bind', 'viommu'), walk: vm.host.trace.point('vtd_page_walk', 'viommu') },
     };
     this.wantNestingParent = cfg.fsts;
     this.fault = new VtdFaultUnit(this.csr, (a, d) => this.interrupt(a, d));
-    this.iq = new VtdInvQueue(vm.ram, invHandlers(this.s, () => this.completionEvent()), () => vm.stats);
+    this.iq = new VtdInvQueue(vm.ram, invHandlers(this.s, () => this.completionEvent()), () => vm.stats, vm.host.trace.point('vtd_inv_desc', 'viommu'));
     this.init();
     vm.mmio.add(this);
   }
@@ -124,6 +126,8 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     if (this.s.spaces.some((as) => as.hiod.guestRid === hiod.guestRid)) throw new Error('Host IOMMU device already exist');
     vtdCheckHiod(this.s.cfg, hiod);
     if (hiod.kind !== 'iommufd') return;
+    // vtd_get_host_iommu_quirks: with the SPR17 erratum, no read-only guest RAM goes into the nest parent.
+    if (((hostVtdInfo(hiod)?.flags ?? 0) & IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17) !== 0) this.nestingParentBypassRo = true;
     const as = new VtdAddressSpace(this.s, hiod);
     this.s.spaces.push(as);
     as.switchAddressSpace();

@@ -1,6 +1,7 @@
 // The emulated invalidation queue (vtd_fetch_inv_desc / vtd_process_inv_desc): descriptors are read from
 // guest RAM between IQH and IQT when the guest writes IQT, checked as QEMU checks them, then dispatched.
 import { QI_CC_TYPE, QI_DEIOTLB_TYPE, QI_DIOTLB_TYPE, QI_EIOTLB_TYPE, QI_IEC_TYPE, QI_IOTLB_TYPE, QI_IWD_TYPE, QI_PC_TYPE, QI_PGRP_RESP_TYPE } from '@iommu-lab/hw-vtd/format';
+import type { Tracepoint } from '@iommu-lab/platform';
 import type { GuestRam } from '../vm/guest-ram.js';
 import { bump, type VmStats } from '../vm/stats.js';
 
@@ -44,6 +45,7 @@ const RSVD: Readonly<Record<number, readonly number[]>> = {
   [QI_DEIOTLB_TYPE]: [0xf000, 0xfff0_0000, 0x7fe, 0],
   [QI_PGRP_RESP_TYPE]: [0x01e0, 0xfff0_0000, 0xffff_f003, ALL],
 };
+const hex = (hi: number, lo: number) => `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
 const WIDE_ONLY = new Set([QI_EIOTLB_TYPE, QI_PC_TYPE, QI_DEIOTLB_TYPE]);
 
 export class VtdInvQueue {
@@ -63,6 +65,7 @@ export class VtdInvQueue {
     private readonly ram: GuestRam,
     private readonly handlers: InvHandlers,
     private readonly stats: () => VmStats,
+    private readonly tp: Tracepoint | null = null,
   ) {}
 
   /**
@@ -104,6 +107,7 @@ export class VtdInvQueue {
     for (let i = 0; i < 4; i++) if ((d[i]! & rsvd[i]!) !== 0) return false;
     if (this.dw && (d[4]! | d[5]! | d[6]! | d[7]!) !== 0) return false;
     bump(this.stats().guestInvalidations, INV_DESC_STAT[type]!);
+    if (this.tp?.enabled) this.tp.emit({ desc: INV_DESC_STAT[type]!, qw0: hex(d[1]!, d[0]!), qw1: hex(d[3]!, d[2]!) });
     const g = (d[0]! >>> 4) & 3;
     const did = d[0]! >>> 16;
     const pasid = d[1]! & 0xfffff;

@@ -1,4 +1,5 @@
 // IntelIOMMUState: what the register handlers, the invalidation handlers and the address spaces share.
+import type { Tracepoint } from '@iommu-lab/platform';
 import type { Vm } from '../vm/vm.js';
 import type { IntelIommuConfig } from './config.js';
 import type { VtdAddressSpace } from './address-space.js';
@@ -22,4 +23,6 @@ export interface VtdState {
   readonly spaces: VtdAddressSpace[];
   /** What QEMU would error_report and carry on from (failed host binds, host invalidations). */
   readonly errors: string[];
+  /** vtd_pasid_bind (guest PASID entry -> host HWPT), vtd_page_walk (a shadow sync of a range). */
+  readonly tp: { bind: Tracepoint; walk: Tracepoint };
 }
