@@ -216,6 +216,13 @@ describe('VT-d through iommufd: a nested HWPT over a guest first-stage table', (
     expect([v.dma(GIOVA + 0x2000n), v.dma(GIOVA + 0x3000n)]).toEqual(['A', 'A']);
     expect(v.invalidate(hwpt, [[0n, U64_MAX]])).toEqual({ errno: 'ok', entry_num: 1 });
     expect([v.dma(GIOVA + 0x2000n), v.dma(GIOVA + 0x3000n), v.dma(GIOVA)]).toEqual(['B', 'B', 'A']);
+    // Two pages from page 1 (not a power-of-two-aligned range: the PSI mask widens it) reach pages 1 and 2.
+    expect(v.dma(GIOVA + 0x1000n)).toBe('B');
+    v.map(1, BUF_A);
+    v.map(2, BUF_A);
+    expect([v.dma(GIOVA + 0x1000n), v.dma(GIOVA + 0x2000n)]).toEqual(['B', 'B']);
+    expect(v.invalidate(hwpt, [[GIOVA + 0x1000n, 2n]])).toEqual({ errno: 'ok', entry_num: 1 });
+    expect([v.dma(GIOVA + 0x1000n), v.dma(GIOVA + 0x2000n)]).toEqual(['A', 'A']);
     // A GIOVA the guest never mapped faults and writes nothing.
     const before = v.proc.memRead(v.ram, GUEST_PAGES * 4096);
     expect(faults(() => v.dma(GIOVA + 0x4000n))).toBe(true);
@@ -237,11 +244,52 @@ describe('VT-d through iommufd: a nested HWPT over a guest first-stage table', (
     expect(v.invalidate(hwpt, [[GIOVA + 0x1000n, 1n], [GIOVA + 0x2800n, 1n]])).toEqual({ errno: 'EINVAL', entry_num: 1 });
     expect(v.invalidate(hwpt, [[GIOVA, U64_MAX]])).toEqual({ errno: 'EINVAL', entry_num: 0 });
     expect([v.dma(GIOVA + 0x1000n), v.dma(GIOVA + 0x2000n)]).toEqual(['B', 'A']);
+    // entry_len other than the struct's: EINVAL (__iommu_copy_struct_from_user), a zero tail included
+    const raw = (len: number, tail: number) => {
+      const b = new Uint8Array(len);
+      new DataView(b.buffer).setBigUint64(0, GIOVA + 0x2000n, true);
+      new DataView(b.buffer).setBigUint64(8, 1n, true);
+      b[len - 1] = tail;
+      const cmd = { hwpt_id: hwpt, data_uptr: userBytes(v.proc, b), data_type: IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, entry_len: len, entry_num: 1 };
+      return [errnoOf(() => v.proc.ioctl(v.fd, IOMMU_HWPT_INVALIDATE, cmd)), cmd.entry_num];
+    };
+    expect(raw(16, 0)).toEqual(['EINVAL', 0]);
+    expect(raw(32, 0)).toEqual(['EINVAL', 0]);
+    expect(v.dma(GIOVA + 0x2000n)).toBe('A');
+    // Only nested HWPTs and vIOMMUs take invalidations: the nest parent is EINVAL
+    expect(v.invalidate(v.hwptAlloc(v.ioas, IOMMU_HWPT_ALLOC_NEST_PARENT), [[GIOVA, 1n]]).errno).toBe('EINVAL');
     // Another vendor's data type: EINVAL, nothing handled
     expect(v.invalidate(hwpt, [[GIOVA + 0x2000n, 1n]], IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3)).toEqual({ errno: 'EINVAL', entry_num: 0 });
     expect(v.dma(GIOVA + 0x2000n)).toBe('A');
     // entry_num 0 is a no-op that succeeds
     expect(v.invalidate(hwpt, [])).toEqual({ errno: 'ok', entry_num: 0 });
+  });
+
+  it('checks the nested HWPT the way nested.c and intel_pasid_setup_nested do, and a failed attach keeps the old domain', () => {
+    const v = vm();
+    const parent = v.hwptAlloc(v.ioas, IOMMU_HWPT_ALLOC_NEST_PARENT);
+    const s1 = (flags: bigint, width: number, len = 24) => {
+      const b = new Uint8Array(32);
+      const dv = new DataView(b.buffer);
+      dv.setBigUint64(0, flags, true);
+      dv.setBigUint64(8, BigInt(v.fs.root) * 4096n, true);
+      dv.setUint32(16, width, true);
+      return b.subarray(0, len);
+    };
+    const alloc = (pt: number, data: Uint8Array) => errnoOf(() => v.hwptAlloc(pt, 0, IOMMU_HWPT_DATA_VTD_S1, data));
+    // A parent without NEST_PARENT: EINVAL; data shorter or longer than struct iommu_hwpt_vtd_s1 (even with a zero
+    // tail): EINVAL, as __iommu_copy_struct_from_user bounds the length before copy_struct_from_user
+    expect(alloc(v.hwptAlloc(v.ioas, 0), s1(0n, 48))).toBe('EINVAL');
+    expect(alloc(parent, s1(0n, 48, 16))).toBe('EINVAL');
+    expect(alloc(parent, s1(0n, 48, 32))).toBe('EINVAL');
+    // The unit has no FS5LP and no EAFS: a 57-bit table or EAFE fails at attach; the device stays on the parent's stage 2.
+    v.attach(parent);
+    const wide = v.hwptAlloc(parent, 0, IOMMU_HWPT_DATA_VTD_S1, s1(0n, 57));
+    const eafe = v.hwptAlloc(parent, 0, IOMMU_HWPT_DATA_VTD_S1, s1(2n, 48));
+    expect([errnoOf(() => v.attach(wide)), errnoOf(() => v.attach(eafe))]).toEqual(['EINVAL', 'EINVAL']);
+    v.pci.dmaWrite(BUF_B, Uint8Array.of(9));
+    expect(v.proc.memRead(v.hva(BUF_B), 1)[0]).toBe(9);
+    expect(faults(() => v.dma(GIOVA))).toBe(true);
   });
 
   it('attaches a nested HWPT (allocated with IOMMU_HWPT_ALLOC_PASID) at a PASID: only that PASID translates, and its IOTLB entries flush too', () => {
