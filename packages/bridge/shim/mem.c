@@ -152,6 +152,7 @@ static void *huge_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	}
 	if (at == MAP_FAILED)
 		return at;
+	shim_vm_event((uintptr_t)at, (uintptr_t)at + hlen, !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)));
 	add_range(huge, &nhuge, (uintptr_t)at, (uintptr_t)at + hlen);
 	if (fd < 0)
 		register_huge((uintptr_t)at, hlen, -1);
@@ -170,8 +171,9 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	if (!(flags & MAP_ANONYMOUS) && fd >= 0 && is_huge_fd(fd))
 		return huge_mmap(addr, len, prot, flags, fd, off);
 	void *p = real.mmap(addr, len, prot, flags, fd, off);
-	if (p != MAP_FAILED && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)))
-		shim_vm_event((uintptr_t)p, (uintptr_t)p + len, 0);
+	/* MAP_FIXED replaces what was there; any new mapping may show pages the kernel already holds. */
+	if (p != MAP_FAILED)
+		shim_vm_event((uintptr_t)p, (uintptr_t)p + len, !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)));
 	return p;
 }
 

@@ -200,8 +200,11 @@ function hugetlb(c: Call): Outcome {
   }
   const v = readMaps(pid).find((m) => m.start <= addr && addr < m.end);
   if (!v) throw new ErrnoError('EINVAL', 'hugetlb', `0x${addr.toString(16)} is not mapped`);
-  if (v.shared && v.inode !== 0) c.state.registry.markHuge(`${v.dev}:${v.inode}`);
-  else (c.proc ?? (c.proc = c.state.ensureProc(pid))).remoteMm.addHugeRange(addr, addr + len);
+  if (v.shared && v.inode !== 0) {
+    const key = `${v.dev}:${v.inode}`;
+    c.state.registry.markHuge(key);
+    c.proc?.remoteMm.remirror(key);
+  } else (c.proc ?? (c.proc = c.state.ensureProc(pid))).remoteMm.addHugeRange(addr, addr + len);
   return { ret: 0 };
 }
 

@@ -126,6 +126,17 @@ export class RemoteMm extends AddressSpace {
     this.stale = true;
   }
 
+  /** Forgets the mirrors of an inode (it turned out to be hugetlb memory): the next sync makes them again. */
+  remirror(key: string): void {
+    this.mirror = this.mirror.filter((m) => {
+      if (m.obj.key !== key) return true;
+      this.dropMirror(m);
+      return false;
+    });
+    this.rebuild();
+    this.stale = true;
+  }
+
   /** A range the shim serves as private hugetlb memory. */
   addHugeRange(start: number, end: number): void {
     const obj = this.registry.privateObject('hugetlb', (end - start) / PAGE_SIZE, `huge@${start.toString(16)}`);
@@ -415,6 +426,21 @@ export class RemoteMm extends AddressSpace {
     for (const h of this.hugeRanges) child.addHugeRange(h.start, h.end);
     child.rebuild();
     return child;
+  }
+
+  /** execve: the old address space goes (device mappings closed, private pages forgotten), a new one is mirrored. */
+  exec(): void {
+    if (this.gone) return;
+    for (const v of this.devices) this.dropDevice(v);
+    for (const m of this.mirror) this.dropMirror(m);
+    this.devices = [];
+    this.mirror = [];
+    this.all = [];
+    this.privateObj.detach(0, this.privateObj.npages);
+    for (const h of this.hugeRanges) h.obj.put();
+    this.hugeRanges.length = 0;
+    tryClose(this.memFd);
+    this.attach(this.pid);
   }
 
   override teardown(): void {

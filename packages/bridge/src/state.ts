@@ -124,11 +124,14 @@ export class BridgeState {
       return this.procs.get(pid)?.openFds ?? [];
     }
     const p = this.procs.get(pid);
-    if (p && p.startTime !== (procLife(pid)?.startTime ?? -1)) {
+    if (!p) return [];
+    if (p.startTime !== (procLife(pid)?.startTime ?? -1)) {
       this.exitProc(pid);
       return [];
     }
-    return p ? p.openFds : [];
+    // The same process after execve: its descriptors stay, its address space is new.
+    p.remoteMm.exec();
+    return p.openFds;
   }
 
   /** The real process is gone: its simulated side exits (files released, mappings torn down). */
