@@ -39,36 +39,37 @@ export interface EntryCodec<S extends Record<string, FieldDef>> {
 }
 
 export function defineEntry<S extends Record<string, FieldDef>>(name: string, words: number, fields: S): EntryCodec<S> {
+  // Masks and shifts are computed once per codec: encode and decode run on hot invalidation paths.
+  const list = Object.entries(fields).map(([key, f]) => ({ key, f, m: mask(f.hi, f.lo), lo: BigInt(f.lo) }));
   return {
     name,
     words,
     fields,
     decode(w) {
       const out: Record<string, unknown> = {};
-      for (const [k, f] of Object.entries(fields)) {
-        const v = (w[f.word] ?? 0n) & mask(f.hi, f.lo);
-        if (f.kind === 'flag') out[k] = v !== 0n;
-        else if (f.kind === 'addr') out[k] = v;
-        else if (f.kind === 'num') out[k] = Number(v >> BigInt(f.lo));
-        else out[k] = v >> BigInt(f.lo);
+      for (const { key, f, m, lo } of list) {
+        const v = (w[f.word] ?? 0n) & m;
+        if (f.kind === 'flag') out[key] = v !== 0n;
+        else if (f.kind === 'addr') out[key] = v;
+        else if (f.kind === 'num') out[key] = Number(v >> lo);
+        else out[key] = v >> lo;
       }
       return out as FieldsOf<S>;
     },
     encode(values) {
       const w = new Array<bigint>(words).fill(0n);
       const vals = values as Record<string, unknown>;
-      for (const [k, f] of Object.entries(fields)) {
-        const x = vals[k];
+      for (const { key, f, m, lo } of list) {
+        const x = vals[key];
         if (x === undefined || x === false) continue;
-        const m = mask(f.hi, f.lo);
         let v: bigint;
         if (f.kind === 'flag') v = x ? m : 0n;
         else if (f.kind === 'addr') {
           v = BigInt(x as bigint);
-          if ((v & ~m) !== 0n) throw new RangeError(`${name}.${k}: 0x${v.toString(16)} is not an address in bits ${f.hi}:${f.lo}`);
+          if ((v & ~m) !== 0n) throw new RangeError(`${name}.${key}: 0x${v.toString(16)} is not an address in bits ${f.hi}:${f.lo}`);
         } else {
-          v = BigInt(x as number | bigint) << BigInt(f.lo);
-          if (v < 0n || (v & ~m) !== 0n) throw new RangeError(`${name}.${k}: ${String(x)} does not fit bits ${f.hi}:${f.lo}`);
+          v = BigInt(x as number | bigint) << lo;
+          if (v < 0n || (v & ~m) !== 0n) throw new RangeError(`${name}.${key}: ${String(x)} does not fit bits ${f.hi}:${f.lo}`);
         }
         w[f.word] = w[f.word]! | v;
       }
