@@ -9,6 +9,8 @@ export interface TlbStats {
 }
 
 const EMPTY = -1;
+/** Ranges up to this many pages are invalidated by probing their sets instead of scanning every entry. */
+const RANGE_PROBE_PAGES = 64;
 
 /**
  * Entries map (tag, input page) to (output page, permission bits) for a page of 2^(9*(level-1))
@@ -148,7 +150,29 @@ export class TlbCache {
   /** Entries of a tag that overlap [firstPfn, firstPfn + npages). */
   invalidateRange(tag: number, firstPfn: number, npages: number): number {
     const end = firstPfn + npages;
+    if (npages <= RANGE_PROBE_PAGES) return this.probeRange(tag, firstPfn, end);
     return this.invalidateWhere((t, base, pages) => t === tag && base < end && base + pages > firstPfn);
+  }
+
+  /** A small range: look only in the sets its pages can occupy at each live level (fill puts them nowhere else). */
+  private probeRange(tag: number, first: number, end: number): number {
+    let n = 0;
+    for (let level = 1; level <= 3; level++) {
+      if ((this.levelMask & (1 << level)) === 0) continue;
+      const span = level === 1 ? 1 : level === 2 ? 512 : 262144;
+      for (let base = first - (first % span); base < end; base += span) {
+        const set = this.setOf(tag, base, level);
+        for (let w = 0; w < this.ways; w++) {
+          const i = set + w;
+          if (this.tags[i] === tag && this.inPfns[i] === base && this.levels[i] === level) {
+            this.tags[i] = EMPTY;
+            n++;
+          }
+        }
+      }
+    }
+    this.stats.invalidated += n;
+    return n;
   }
 
   invalidateAll(): number {
