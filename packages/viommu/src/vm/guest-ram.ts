@@ -1,6 +1,6 @@
 // Guest RAM: one anonymous mapping of the VMM process laid out at the machine's GPAs; the guest CPU and the
 // VMM reach it through its frames.
-import { ErrnoError, PAGE_SIZE, type PhysMem, type Process } from '@iommu-lab/platform';
+import { ErrnoError, PAGE_SIZE, PHYS_CHUNK_SHIFT, type PhysMem, type Process } from '@iommu-lab/platform';
 
 /** A piece of RAM in the guest's physical address space, at `offset` into the VMM's mapping. */
 export interface RamSection {
@@ -10,6 +10,7 @@ export interface RamSection {
 }
 
 const GiB = 2 ** 30;
+const CHUNK = 2 ** PHYS_CHUNK_SHIFT;
 
 /** Non-zero bytes of a u32. */
 function bytesSet(x: number): number {
@@ -101,14 +102,20 @@ export class GuestRam {
   /** Bytes that differ between [a, a + length) and [b, b + length) (a data check without copies). */
   countDiff(a: number, b: number, length: number): number {
     let diff = 0;
+    const c32 = this.mem.chunks32;
     for (let done = 0; done < length; ) {
       const n = Math.min(length - done, PAGE_SIZE - ((a + done) % PAGE_SIZE), PAGE_SIZE - ((b + done) % PAGE_SIZE));
       const pa = this.pa(a + done);
       const pb = this.pa(b + done);
       let i = 0;
       if (pa % 4 === 0 && pb % 4 === 0) {
+        // Both pieces lie in one 2 MiB chunk each (a page never straddles a chunk).
+        const ca = c32[(pa / CHUNK) | 0]!;
+        const cb = c32[(pb / CHUNK) | 0]!;
+        const ia = (pa % CHUNK) >>> 2;
+        const ib = (pb % CHUNK) >>> 2;
         for (; i + 4 <= n; i += 4) {
-          const x = this.mem.u32(pa + i) ^ this.mem.u32(pb + i);
+          const x = ca[ia + (i >>> 2)]! ^ cb[ib + (i >>> 2)]!;
           if (x !== 0) diff += bytesSet(x);
         }
       }
@@ -121,14 +128,18 @@ export class GuestRam {
   /** Bytes of [gpa, gpa + length) that differ from the repeating 8-byte little-endian pattern (lo, hi). */
   countPatternDiff(gpa: number, length: number, lo: number, hi: number): number {
     let diff = 0;
+    const c32 = this.mem.chunks32;
     for (let done = 0; done < length; ) {
       const n = Math.min(length - done, PAGE_SIZE - ((gpa + done) % PAGE_SIZE));
       const pa = this.pa(gpa + done);
       let i = 0;
       if (pa % 8 === 0 && done % 8 === 0) {
+        const c = c32[(pa / CHUNK) | 0]!;
+        const base = (pa % CHUNK) >>> 2;
         for (; i + 8 <= n; i += 8) {
-          const x = this.mem.u32(pa + i) ^ lo;
-          const y = this.mem.u32(pa + i + 4) ^ hi;
+          const w = base + (i >>> 2);
+          const x = c[w]! ^ lo;
+          const y = c[w + 1]! ^ hi;
           if ((x | y) !== 0) diff += bytesSet(x) + bytesSet(y);
         }
       }
