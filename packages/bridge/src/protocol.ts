@@ -1,4 +1,6 @@
 // The wire format between the shim and the daemon (shim/protocol.h); little-endian, one frame per request.
+import { ErrnoError } from '@iommu-lab/platform';
+
 export const OP = {
   HELLO: 1,
   OPEN: 2,
@@ -42,6 +44,7 @@ export interface Request {
   body: PayloadReader;
 }
 
+/** Reads the payload; reading past its end is a malformed request (EINVAL). */
 export class PayloadReader {
   private pos: number;
   constructor(
@@ -50,27 +53,35 @@ export class PayloadReader {
   ) {
     this.pos = start;
   }
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new ErrnoError('EINVAL', 'bridge', 'request payload too short');
+  }
   i32(): number {
+    this.need(4);
     const v = this.buf.readInt32LE(this.pos);
     this.pos += 4;
     return v;
   }
   u32(): number {
+    this.need(4);
     const v = this.buf.readUInt32LE(this.pos);
     this.pos += 4;
     return v;
   }
   i16(): number {
+    this.need(2);
     const v = this.buf.readInt16LE(this.pos);
     this.pos += 2;
     return v;
   }
   u64(): bigint {
+    this.need(8);
     const v = this.buf.readBigUInt64LE(this.pos);
     this.pos += 8;
     return v;
   }
   i64(): bigint {
+    this.need(8);
     const v = this.buf.readBigInt64LE(this.pos);
     this.pos += 8;
     return v;
@@ -87,10 +98,12 @@ export class PayloadReader {
 
 /** Decodes one complete frame (buf holds exactly `len` bytes). */
 export function decodeRequest(buf: Buffer): Request {
+  if (buf.length < REQ_HDR_SIZE || buf.readUInt32LE(0) !== buf.length) throw new ErrnoError('EINVAL', 'bridge', 'bad frame length');
   const nevents = buf.readUInt16LE(6);
   const lowfree: number[] = [];
   for (let i = 0; i < LOWFREE; i++) lowfree.push(buf.readInt32LE(16 + 4 * i));
   const events: { start: number; end: number }[] = [];
+  if (REQ_HDR_SIZE + nevents * VM_EVENT_SIZE > buf.length) throw new ErrnoError('EINVAL', 'bridge', 'vm events past the frame');
   for (let i = 0; i < nevents; i++) {
     const at = REQ_HDR_SIZE + i * VM_EVENT_SIZE;
     events.push({ start: Number(buf.readBigUInt64LE(at)), end: Number(buf.readBigUInt64LE(at + 8)) });
