@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
+import { bridgeCommand } from './bridge-cmd.js';
 import { createHost } from './create-host.js';
 import { formatHostInfo, hostInfo } from './info.js';
 import { selftestCommand } from './selftest-cmd.js';
@@ -33,6 +34,7 @@ export function program(setExit: (code: number) => void = () => {}): Command {
       console.log(opts.json ? JSON.stringify(info, null, 2) : formatHostInfo(info));
     });
   cli.addCommand(selftestCommand(loadSpec, (line) => console.log(line), setExit));
+  cli.addCommand(bridgeCommand(loadSpec, (line) => console.error(line), setExit));
   return cli;
 }
 
