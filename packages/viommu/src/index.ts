@@ -11,4 +11,3 @@ export * from './vfio/container.js';
 export * from './vfio/vfio-pci.js';
 export * from './intel-iommu/index.js';
 export * from './guest/index.js';
-export * from './workloads/index.js';
