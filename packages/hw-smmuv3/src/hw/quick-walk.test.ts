@@ -94,9 +94,11 @@ function build(seed: number, fast: boolean, tlb: boolean) {
   ];
   for (let i = 0; i < 600; i++) {
     const attrs = { write: rnd(3) !== 0, user: rnd(3) !== 0, xn: rnd(5) === 0, af: rnd(12) !== 0 };
-    const level = rnd(8) === 0 ? 2 : 3;
+    // Every fourth 2 MiB of IOVA holds blocks; the rest 4 KiB pages
+    const iova0 = IOVA_BASE + rnd(8192);
+    const level = Math.floor(iova0 / 512) % 4 === 3 ? 2 : 3;
     const span = level === 2 ? 512 : 1;
-    const iova = IOVA_BASE + Math.floor(rnd(8192) / span) * span;
+    const iova = Math.floor(iova0 / span) * span;
     const { pt, mem, out } = tables[rnd(2)]!;
     try {
       pt.map(iova, Math.floor(out() / span) * span, level, attrs);
@@ -132,9 +134,13 @@ function build(seed: number, fast: boolean, tlb: boolean) {
     }
   }
   // Stage-1 table pages (the first five hold the CDs and the tables near the root) that stage 2 spoils.
-  for (let i = 0; i < 3; i++) {
-    const page = 6 + rnd(nextIpa - IPA_BASE - 6);
-    s2.map(IPA_BASE + page, guest + page, 3, [{ read: false }, { read: true, memAttr: 0 }, { read: true, af: false }][i]);
+  const e = new Uint32Array(2);
+  for (const attrs of [{ read: false }, { read: true, memAttr: 0 }, { read: true, af: false }]) {
+    // The level-3 table on the way to a random leaf
+    const at = entryAt(view, s1.root, leaves[rnd(leaves.length)]!, 2);
+    if (at < 0 || (view.read64(at, e), (e[0]! & 3) !== 3)) continue;
+    const page = (e[0]! >>> 12) - IPA_BASE;
+    if (page >= 6 && page < TABLE_PAGES) s2.map(IPA_BASE + page, guest + page, 3, attrs);
   }
   // 40-bit IPA from level 1: two concatenated tables, the second for IPA bit 39.
   const root = r.alloc(2);

@@ -26,26 +26,39 @@ function blockLow(level: number): number {
   return level === 1 ? 0x3ffff : 0x1ff;
 }
 
+/** The stream's stage-2 parameters as int32s, loaded once per walk (Smi fields read faster than the decoded doubles). */
+const s2In = { root: 0, start: 0, mask: 0, inLimit: 0, limit: 0, affd: false, ptw: false };
+
+/** Fills s2In from a stream; false when its stage-2 root is past any RAM. */
+function loadS2(sc: StreamConfig): boolean {
+  if (sc.s2TtbPfn >= PFN_LIMIT - 16) return false;
+  s2In.root = sc.s2TtbPfn | 0;
+  s2In.start = sc.s2StartLevel;
+  s2In.mask = sc.s2StartMask;
+  // Capped to int32 compares: pages from PFN_LIMIT up are never RAM, so a refusal there changes nothing.
+  s2In.inLimit = Math.min(sc.s2InLimit, PFN_LIMIT - 1) | 0;
+  s2In.limit = Math.min(sc.s2OutLimit, PFN_LIMIT - 1) | 0;
+  s2In.affd = sc.s2Affd;
+  s2In.ptw = sc.s2Ptw;
+  return true;
+}
+
 /**
- * Stage 2 of an IPA page: the PA page, or -1 when the Walker must decide (any fault, a table page
- * outside RAM, an output address from 2^43 up). The caller checks the leaf's permissions.
+ * Stage 2 of an IPA page (s2In): the PA page, or -1 when the Walker must decide (any fault, a table
+ * page outside RAM, an address from 2^43 up). The caller checks the leaf's permissions.
  */
-function quickS2(chunks: readonly Uint32Array[], sc: StreamConfig, ipa: number): number {
-  if (ipa >= sc.s2InLimit) return -1;
-  const lo32 = ipa >>> 0;
-  const hi32 = ipa < TWO32 ? 0 : (ipa / TWO32) >>> 0;
-  // Capped to an int32 compare: pages past PFN_LIMIT are never RAM, so a false refusal there changes nothing.
-  const limit = Math.min(sc.s2OutLimit, PFN_LIMIT - 1) | 0;
-  const start = sc.s2StartLevel;
-  let i = levelBits(lo32, hi32, start) & sc.s2StartMask;
+function quickS2(chunks: readonly Uint32Array[], ipa: number): number {
+  if (ipa >= s2In.inLimit) return -1;
+  const limit = s2In.limit;
+  const start = s2In.start;
+  let level = start;
+  let i = levelBits(ipa, 0, level) & s2In.mask;
   // Concatenated start tables: an index past 511 lands in a following page.
-  const root = sc.s2TtbPfn + (i >>> 9);
-  if (root >= PFN_LIMIT) return -1;
-  let table = root | 0;
+  let table = s2In.root + (i >>> 9);
   i &= 511;
   let ci = s2Chunk.ci;
   let c = s2Chunk.c;
-  for (let level = start; ; level++) {
+  for (;;) {
     const nci = table >>> 9;
     if (nci !== ci) {
       const x = chunks[nci];
@@ -63,10 +76,11 @@ function quickS2(chunks: readonly Uint32Array[], sc: StreamConfig, ipa: number):
     table = ((hi & 0x7ff) << 20) | (lo >>> 12);
     if (table >= limit) return -1;
     if ((lo & 2) !== 0 && level < 3) {
-      i = levelBits(lo32, hi32, level + 1) & 511;
+      level++;
+      i = levelBits(ipa, 0, level) & 511;
       continue;
     }
-    if ((lo & 0x400) === 0 && !sc.s2Affd) return -1;
+    if ((lo & 0x400) === 0 && !s2In.affd) return -1;
     s2Out.lo = lo | 0;
     s2Out.hi = hi | 0;
     quickOut.reads += level - start + 1;
@@ -78,7 +92,7 @@ function quickS2(chunks: readonly Uint32Array[], sc: StreamConfig, ipa: number):
     if (level === 0) return -1;
     const low = blockLow(level);
     s2Out.pages = low + 1;
-    return (table & ~low) | (lo32 & low);
+    return (table & ~low) | (ipa & low);
   }
 }
 
@@ -103,9 +117,9 @@ function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig
   for (let level = start; ; level++) {
     let page = table;
     if (nested) {
-      page = quickS2(chunks, sc, table);
+      page = quickS2(chunks, table);
       // A table fetch needs stage-2 read and, with S2PTW, Normal memory.
-      if (page < 0 || (s2Out.lo & 0x40) === 0 || (sc.s2Ptw && (s2Out.lo & 0x30) === 0)) return -1;
+      if (page < 0 || (s2Out.lo & 0x40) === 0 || (s2In.ptw && (s2Out.lo & 0x30) === 0)) return -1;
     }
     const nci = page >>> 9;
     if (nci !== ci) {
@@ -154,6 +168,7 @@ function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig
 export function quickWalk(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig | null, pfn: number, write: boolean, need: number): number {
   quickOut.reads = 0;
   s2Chunk.ci = -1;
+  if (sc.s2 && !loadS2(sc)) return -1;
   let out = pfn;
   let perm = PERM_ALL;
   let pages = 262144;
@@ -164,7 +179,7 @@ export function quickWalk(chunks: readonly Uint32Array[], sc: StreamConfig, cd: 
     pages = quickOut.pages;
   }
   if (sc.s2) {
-    const pa = quickS2(chunks, sc, out);
+    const pa = quickS2(chunks, out);
     if (pa < 0) return -1;
     const lo = s2Out.lo;
     const s2Perm = ((lo & 0x40) !== 0 ? PERM_R_PRIV | PERM_R_USER : 0) | ((lo & 0x80) !== 0 ? PERM_W_PRIV | PERM_W_USER : 0) | ((s2Out.hi & 0x400000) === 0 ? PERM_X_PRIV | PERM_X_USER : 0);
