@@ -196,7 +196,7 @@ describe('the fast walk path', () => {
         return [st, st.s1 ? x.smmu.configCache.cd(st, 0) : null] as const;
       })[1]!;
       // The fast path alone, on the Walker-only rig before its walk may write A/D bits.
-      const q = sc.s1 && cd === null ? -1 : quickWalk(slow.mem.chunks32, sc, cd, pfn, (access & DMA_WRITE) !== 0, permNeeded(access));
+      const q = sc.s1 && cd === null ? -1 : quickWalk(slow.mem.chunks32, sc, cd, pfn, permNeeded(access));
       const ra = fast.smmu.walker.reads;
       const rb = slow.smmu.walker.reads;
       const a = fast.smmu.translate(sid, -1, pfn, access);
@@ -241,7 +241,7 @@ describe('the fast path serves the common walks itself', () => {
 
   function quick(r: Rig, sid: number, pfn: number, access: number): number {
     const sc = r.smmu.configCache.stream(sid)!;
-    return quickWalk(r.mem.chunks32, sc, sc.s1 ? r.smmu.configCache.cd(sc, 0) : null, pfn, (access & DMA_WRITE) !== 0, permNeeded(access));
+    return quickWalk(r.mem.chunks32, sc, sc.s1 ? r.smmu.configCache.cd(sc, 0) : null, pfn, permNeeded(access));
   }
 
   it('a nested 4 KiB page over 4 KiB stage-2 pages: 4 x (4 + 1) + 4 = 24 reads, permissions of both stages', () => {

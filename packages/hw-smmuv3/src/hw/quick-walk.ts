@@ -99,9 +99,9 @@ function quickS2(chunks: readonly Uint32Array[], ipa: number): number {
 /**
  * Stage 1 through TTB0 of `cd` (each table fetch through stage 2 when the stream nests): the output
  * page, or -1 when the Walker must decide. Declines every case where the Walker would fault or write
- * (Access flag clear, a dirty-state update on a write), so a success is exactly the Walker's result.
+ * (Access flag clear; a dirty-state update needs a write that AP[2] refuses), so a success is exactly the Walker's result.
  */
-function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig, pfn: number, write: boolean): number {
+function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig, pfn: number): number {
   if (cd.epd0 || pfn >= cd.t0Limit || cd.ttb0Pfn >= PFN_LIMIT) return -1;
   const lo32 = pfn >>> 0;
   const hi32 = pfn < TWO32 ? 0 : (pfn / TWO32) >>> 0;
@@ -142,7 +142,8 @@ function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig
       continue;
     }
     if ((lo & 0x400) === 0) return -1;
-    if (write && (lo & 0x80) !== 0 && (hi & 0x80000) !== 0 && cd.hd) return -1;
+    // A writable-clean leaf (DBM with AP[2] set) is read-only here, so a write fails the permission
+    // check in quickWalk and the Walker makes it dirty.
     if ((lo & 2) === 0 ? level === 0 || level === 3 : level !== 3) return -1;
     const ro = (lo & 0x80) !== 0 || (apTable & 2) !== 0;
     const el0 = (lo & 0x40) !== 0 && (apTable & 1) === 0;
@@ -165,7 +166,7 @@ function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig
  * the output page with perm, pages and reads in quickOut; -1 otherwise (nothing read counts then).
  * `need` is the permission bit of the access (permNeeded).
  */
-export function quickWalk(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig | null, pfn: number, write: boolean, need: number): number {
+export function quickWalk(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig | null, pfn: number, need: number): number {
   quickOut.reads = 0;
   s2Chunk.ci = -1;
   if (sc.s2 && !loadS2(sc)) return -1;
@@ -173,7 +174,7 @@ export function quickWalk(chunks: readonly Uint32Array[], sc: StreamConfig, cd: 
   let perm = PERM_ALL;
   let pages = 262144;
   if (cd !== null) {
-    out = quickS1(chunks, sc, cd, pfn, write);
+    out = quickS1(chunks, sc, cd, pfn);
     if (out < 0 || (quickOut.perm & need) === 0) return -1;
     perm = quickOut.perm;
     pages = quickOut.pages;

@@ -117,7 +117,7 @@ export class Translator {
   /** Both stages for a transaction; sets perm/pages, or returns -1 with the walker's fault state set. */
   private walk(sc: StreamConfig, cd: CtxConfig | null, pfn: number, access: number, need: number): number {
     const w = this.s.walker;
-    const quick = this.quick ? quickWalk(this.chunks, sc, cd, pfn, (access & DMA_WRITE) !== 0, need) : -1;
+    const quick = this.quick ? quickWalk(this.chunks, sc, cd, pfn, need) : -1;
     if (quick >= 0) {
       w.reads += quickOut.reads;
       this.perm = quickOut.perm;
