@@ -1,7 +1,8 @@
 // End to end: a QEMU-style VM with the emulated intel-iommu on the built-in host (VT-d + VFIO + iommufd); the guest's
 // driver maps, the passthrough DSA engine moves bytes through real walks, and every exit and ioctl is counted.
 import { deviceTranslationStruct, type VtdUnit } from '@iommu-lab/hw-vtd';
-import { bootGuest, cloneStats, type Guest, type IntelIommuDevice, QemuOptionError, statsDelta, total, Vm, type VmStats } from '@iommu-lab/viommu';
+import { bootGuest, cloneStats, type Guest, GuestDmaApi, type IntelIommuDevice, QemuOptionError, statsDelta, total, Vm, type VmStats } from '@iommu-lab/viommu';
+import { DmaFault } from '@iommu-lab/platform';
 import { describe, expect, it } from 'vitest';
 import { createHost, type LabHost } from './create-host.js';
 
@@ -84,6 +85,46 @@ describe('nested mode (x-flts=on): the guest first stage bound to the host as a 
     expect(vm.stats.dataErrors).toBe(0);
   });
 
+  it('follows a domain replace: the old nested HWPT is detached and destroyed, the new table bound; old IOVAs fault', () => {
+    const { vm, g, unit, host } = start(NESTED, 'strict');
+    const buf = g.alloc(4096);
+    const old = g.dma().map(buf, 4096, 'from-device');
+    const as = (vm.viommu as IntelIommuDevice).addressSpace(0x18)!;
+    let r!: { dma: GuestDmaApi; pgd: number };
+    const c = cost(vm, () => (r = replaceDomain(g, 'strict')));
+    const dma = r.dma;
+    // Teardown: PASID-cache (-> detach, destroy) + P_IOTLB of the old DID (nothing bound: not forwarded);
+    // setup under caching mode: PASID-cache (-> alloc, attach) + P_IOTLB all of the new DID (forwarded).
+    expect(c.hostIoctls).toEqual({ VFIO_DEVICE_DETACH_IOMMUFD_PT: 1, IOMMU_DESTROY: 1, IOMMU_HWPT_ALLOC: 1, VFIO_DEVICE_ATTACH_IOMMUFD_PT: 1, IOMMU_HWPT_INVALIDATE: 1 });
+    expect(c.vmExits).toEqual({ 'mmio-write:intel-iommu:IQT_REG': 4 });
+    expect(vm.devices[0]!.vfio.attachedPt).toBe(as.fsHwptId);
+    // The host now walks the new guest table: its PASID entry's stage 1 is the new domain's FSPTPTR.
+    expect(deviceTranslationStruct(unit, host.iommu.findDevice('0000:01:00.0')!)).toContain(`@0x${r.pgd.toString(16)} (nested stage 1`);
+    // The guest's device driver still holds its old mappings (its completion record): DMA straight from the device.
+    const iova = dma.map(buf, 4096, 'from-device');
+    const pci = host.device('0000:01:00.0');
+    pci.dmaWrite(BigInt(iova), new Uint8Array([5, 6, 7, 8]));
+    expect([...vm.ram.read(buf, 4)]).toEqual([5, 6, 7, 8]);
+    expect(iova).not.toBe(old);
+    expect(() => pci.dmaWrite(BigInt(old), new Uint8Array(4))).toThrow(DmaFault);
+  });
+
+  it('turning translation off re-attaches the default HWPT (guest RAM at GPA); turning it on binds the table again', () => {
+    const { vm, g, host } = start(NESTED, 'strict');
+    const as = (vm.viommu as IntelIommuDevice).addressSpace(0x18)!;
+    const buf = g.alloc(4096);
+    const c = cost(vm, () => g.iommu!.disableTranslation());
+    expect(c.hostIoctls).toEqual({ VFIO_DEVICE_ATTACH_IOMMUFD_PT: 1, IOMMU_DESTROY: 1 });
+    expect(vm.devices[0]!.vfio.attachedPt).toBe(vm.devices[0]!.defaultHwpt);
+    // Without translation a DMA address is a GPA: the device's write lands in the buffer.
+    host.device('0000:01:00.0').dmaWrite(BigInt(buf), new Uint8Array([1, 2, 3, 4]));
+    expect([...vm.ram.read(buf, 4)]).toEqual([1, 2, 3, 4]);
+    g.iommu!.enableTranslation();
+    expect(as.pcValid && as.fsHwptId > 0).toBe(true);
+    expect(vm.devices[0]!.vfio.attachedPt).toBe(as.fsHwptId);
+    expect(g.memfill(undefined, buf, 64, 9n)).toBe(false);
+  });
+
   it('moves data between two mappings correctly, and a DMA to an unmapped IOVA faults, writes nothing and reaches the guest', () => {
     const { vm, g, unit } = start(NESTED, 'strict');
     const src = g.alloc(8192);
@@ -106,6 +147,16 @@ describe('nested mode (x-flts=on): the guest first stage bound to the host as a 
     expect(unit.faults.log.at(-1)).toMatchObject({ reason: 0x71, address: BigInt(d) & ~0xfffn });
   });
 });
+
+/** Linux's domain replace for the device's RID_PASID (tear the entry down, set the new one up); a DMA API on it. */
+function replaceDomain(g: Guest, flush: 'strict' | 'lazy'): { dma: GuestDmaApi; pgd: number } {
+  const iommu = g.iommu!;
+  const info = iommu.devices.get(0x18)!;
+  iommu.detachDevice(info);
+  const d = iommu.allocDomain();
+  iommu.attachDevice(info, d);
+  return { dma: new GuestDmaApi(d, iommu.tags, flush, 2 ** 35), pgd: d.pgd };
+}
 
 describe('shadow mode (caching mode, x-flts=off): the VMM walks the guest second stage and maps the host IOAS', () => {
   it('dma-churn, strict: every map and every unmap is one IQT exit and one IOAS_MAP or IOAS_UNMAP', () => {
@@ -136,6 +187,16 @@ describe('shadow mode (caching mode, x-flts=off): the VMM walks the guest second
     expect(c.hostIoctls).toEqual({ IOMMU_IOAS_MAP: 300, IOMMU_IOAS_UNMAP: 300 });
     expect(c.guestInvalidations).toEqual({ iotlb: 302, wait: 302 });
     expect(vm.stats.dataErrors).toBe(0);
+  });
+
+  it('follows a domain replace: the old shadow is unmapped at once, the new table replayed from guest RAM', () => {
+    const { vm, g } = start(SHADOW, 'strict');
+    const buf = g.alloc(4096);
+    const old = g.dma().map(buf, 4096, 'from-device');
+    const c = cost(vm, () => replaceDomain(g, 'strict'));
+    // The PASID entry went away: everything in the IOAS is unmapped (one ioctl for the whole range).
+    expect(c.hostIoctls).toEqual({ IOMMU_IOAS_UNMAP: 1 });
+    expect(g.memfill(undefined, old, 64, 1n)).toBe(false);
   });
 
   it('keeps the device off guest RAM it did not map: after an unmap, the shadow IOAS has nothing there', () => {

@@ -96,6 +96,13 @@ export class IntelIommuGuest {
     this.regs.waitl(DMAR_GSTS_REG, (v) => (v & DMA_GSTS_TES) !== 0, 'TE');
   }
 
+  /** iommu_disable_translation. */
+  disableTranslation(): void {
+    this.gcmd.value &= ~DMA_GCMD_TE;
+    this.regs.writel(DMAR_GCMD_REG, this.gcmd.value);
+    this.regs.waitl(DMAR_GSTS_REG, (v) => (v & DMA_GSTS_TES) === 0, 'TE off');
+  }
+
   /** intel_iommu_probe_device: the PASID table and the scalable-mode context entry (intel_pasid_setup_sm_context). */
   probeDevice(sid: number, devPasidBits: number): DeviceDomainInfo {
     const pasidSupported = this.ecap.pasid && devPasidBits > 0;
@@ -164,5 +171,26 @@ export class IntelIommuGuest {
     }
     info.domain = d;
     d.sids.add(info.sid);
+  }
+
+  /**
+   * intel_pasid_tear_down_entry for RID_PASID: P cleared, then PASID-cache (PASID-selective), the
+   * domain's IOTLB (all of the PASID for first stage, domain-selective for second stage), the entry zeroed.
+   */
+  detachDevice(info: DeviceDomainInfo): void {
+    const d = info.domain;
+    if (!d) return;
+    info.pasidTable.read(0, this.entry);
+    this.entry[0] = (this.entry[0]! & ~1) >>> 0;
+    info.pasidTable.write(0, this.entry);
+    const b = new QiBatch();
+    b.pasidCache(d.did, 1, 0);
+    this.qi.submitSync(b);
+    if (d.stage === 'first') b.piotlb(d.did, 0, 0, 0, false, true);
+    else b.iotlb(d.did, 2, 0, 0, false, this.cap.drd && this.cap.dwd);
+    this.qi.submitSync(b);
+    info.pasidTable.write(0, this.entry.fill(0));
+    d.sids.delete(info.sid);
+    info.domain = null;
   }
 }
