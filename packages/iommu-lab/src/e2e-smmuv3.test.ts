@@ -2,6 +2,7 @@
 import type { ArmSmmuV3Unit } from '@iommu-lab/hw-smmuv3';
 import { Cd, LINUX_MAIR, SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
 import {
+  IOMMU_DESTROY,
   IOMMU_GET_HW_INFO,
   IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
   IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
@@ -268,6 +269,32 @@ describe('SMMUv3 through iommufd: a nested HWPT from a vSTE on a vIOMMU', () => 
     v.attach(v.nested(0x9n));
     v.pci.dmaWrite(BUF_A, Uint8Array.of(7, 7));
     expect([...v.proc.memRead(v.hva(BUF_A), 2)]).toEqual([7, 7]);
+  });
+});
+
+describe('SMMUv3 through iommufd: object lifetimes', () => {
+  it('needs a vDEVICE to attach a translating vSTE (ENOENT); closing the VFIO device frees the way to destroy every object', () => {
+    const v = vm();
+    // A second vIOMMU on the same parent, without a vDEVICE: its S1 HWPT cannot be attached
+    const bare = { type: IOMMU_VIOMMU_TYPE_ARM_SMMUV3, dev_id: v.idev, hwpt_id: v.parent, out_viommu_id: 0 };
+    v.proc.ioctl(v.fd, IOMMU_VIOMMU_ALLOC, bare);
+    const orphan = v.hwptAlloc(bare.out_viommu_id, 0, IOMMU_HWPT_DATA_ARM_SMMUV3, le64(S1_VSTE0, 0n));
+    expect(errnoOf(() => v.attach(orphan))).toBe('ENOENT');
+    const q = { viommu_id: v.viommu, type: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, veventq_depth: 4, out_veventq_id: 0, out_veventq_fd: 0 };
+    v.proc.ioctl(v.fd, IOMMU_VEVENTQ_ALLOC, q);
+    const hwpt = v.nested(S1_VSTE0);
+    v.attach(hwpt);
+    expect(v.dma(IOVA)).toBe('A');
+    const destroy = (id: number) => errnoOf(() => v.proc.ioctl(v.fd, IOMMU_DESTROY, { id }));
+    // In use: the attached HWPT, the vIOMMU (HWPT, vEVENTQ, vDEVICE), the parent (vIOMMUs)
+    expect([destroy(hwpt), destroy(v.viommu), destroy(v.parent)]).toEqual(['EBUSY', 'EBUSY', 'EBUSY']);
+    v.proc.close(v.dev);
+    expect(faults(() => v.dma(IOVA))).toBe(true);
+    expect([destroy(hwpt), destroy(orphan), destroy(q.out_veventq_id)]).toEqual(['ok', 'ok', 'EBUSY']); // its fd holds it
+    v.proc.close(q.out_veventq_fd);
+    expect(destroy(q.out_veventq_id)).toBe('ok');
+    // The vDEVICE went with the device (a tombstone): the vIOMMUs, then the parent and the IOAS can go
+    expect([destroy(v.viommu), destroy(bare.out_viommu_id), destroy(v.parent), destroy(v.ioas)]).toEqual(['ok', 'ok', 'ok', 'ok']);
   });
 });
 

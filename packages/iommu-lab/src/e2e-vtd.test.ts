@@ -2,6 +2,7 @@
 import type { VtdUnit } from '@iommu-lab/hw-vtd';
 import { DMAR_CAP_REG, DMAR_ECAP_REG } from '@iommu-lab/hw-vtd/format';
 import {
+  IOMMU_DESTROY,
   IOMMU_GET_HW_INFO,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
@@ -309,6 +310,27 @@ describe('VT-d through iommufd: a nested HWPT over a guest first-stage table', (
     expect(v.dma(GIOVA + 0x2040n, 5)).toBe('B');
     v.proc.ioctl(v.dev, VFIO_DEVICE_DETACH_IOMMUFD_PT, { argsz: 12, flags: VFIO_DEVICE_DETACH_PASID, pasid: 5 });
     expect(faults(() => v.dma(GIOVA + 0x2040n, 5))).toBe(true);
+  });
+});
+
+describe('VT-d through iommufd: object lifetimes', () => {
+  it('keeps attached and parent HWPTs busy (a replaced one is free); closing the VFIO device releases them', () => {
+    const v = vm();
+    const parent = v.hwptAlloc(v.ioas, IOMMU_HWPT_ALLOC_NEST_PARENT);
+    // With PASIDs in use, the RID's HWPT must be PASID-compatible too (iommufd_hwpt_pasid_compat)
+    const hwpt = v.nested(parent);
+    v.attach(hwpt);
+    const pasidHwpt = v.nested(parent, IOMMU_HWPT_ALLOC_PASID);
+    expect(errnoOf(() => v.attach(pasidHwpt, 3))).toBe('EINVAL');
+    const ridHwpt = v.nested(parent, IOMMU_HWPT_ALLOC_PASID);
+    v.attach(ridHwpt);
+    v.attach(pasidHwpt, 3);
+    expect([v.dma(GIOVA), v.dma(GIOVA, 3)]).toEqual(['A', 'A']);
+    const destroy = (id: number) => errnoOf(() => v.proc.ioctl(v.fd, IOMMU_DESTROY, { id }));
+    expect([destroy(hwpt), destroy(ridHwpt), destroy(pasidHwpt), destroy(parent), destroy(v.ioas)]).toEqual(['ok', 'EBUSY', 'EBUSY', 'EBUSY', 'EBUSY']);
+    v.proc.close(v.dev);
+    expect([faults(() => v.dma(GIOVA)), faults(() => v.dma(GIOVA, 3))]).toEqual([true, true]);
+    expect([destroy(ridHwpt), destroy(pasidHwpt), destroy(parent), destroy(v.ioas)]).toEqual(['ok', 'ok', 'ok', 'ok']);
   });
 });
 
