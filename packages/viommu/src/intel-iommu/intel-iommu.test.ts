@@ -1,9 +1,10 @@
 import { DMAR_CCMD_REG, DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_IQH_REG, DMAR_IQT_REG, DMAR_RTADDR_REG } from '@iommu-lab/hw-vtd/format';
 import { Host } from '@iommu-lab/platform';
 import { describe, expect, it } from 'vitest';
+import { dumpDeviceTranslation } from '../guest/debugfs.js';
 import { bootGuest } from '../guest/kernel.js';
 import { QiBatch } from '../guest/intel/qi.js';
-import { Vm } from '../vm/vm.js';
+import { Vm, type VmDevice } from '../vm/vm.js';
 import { IntelIommuDevice } from './intel-iommu.js';
 import './index.js';
 
@@ -73,5 +74,43 @@ describe('the emulated intel-iommu under the guest driver', () => {
     // The register is free again: the next fault is recorded too.
     dev.fault.report({ sid: 0x18, pasid: 7, addr: 0x2000n, reason: 0x85, write: true });
     expect(g.faults.at(-1)).toMatchObject({ pasid: 7, reason: 0x85 });
+  });
+});
+
+describe('the guest driver\'s tables, as the unit reads them', () => {
+  it('probe writes the root and context entries (and flushes device-selectively under caching mode)', () => {
+    const { vm, g } = boot();
+    const before = { ...vm.stats.guestInvalidations };
+    const info = g.iommu!.probeDevice(0x18, 0);
+    const root = g.iommu!.rootGpa;
+    // Root entry of bus 0, lower half: the context table page | P.
+    const ctxTable = Number(vm.ram.u64(root) & ~0xfffn);
+    expect(vm.ram.u64(root) & 0xfffn).toBe(1n);
+    // Context entry of devfn 0x18 (offset 0x18 * 32): PASID directory | PDTS 2 << 9 (2^15 PASIDs: 512 entries) | P.
+    expect(vm.ram.u64(ctxTable + 0x18 * 32)).toBe(BigInt(info.pasidTable.dir) | 0x401n);
+    expect(vm.ram.u64(ctxTable + 0x18 * 32 + 8)).toBe(0n);
+    expect(vm.stats.guestInvalidations.cc).toBe((before.cc ?? 0) + 1);
+    expect(vm.stats.guestInvalidations.iotlb).toBe((before.iotlb ?? 0) + 1);
+  });
+
+  it('the guest debugfs prints the entries and the first-stage leaf of a mapping', () => {
+    const { vm, g } = boot();
+    const iommu = g.iommu!;
+    const info = iommu.probeDevice(0x18, 0);
+    const d = iommu.allocDomain();
+    iommu.attachDevice(info, d);
+    // IOVA page 0x123 -> GPA page 0x456, read/write.
+    d.map(0x123, 0x456, 1, 3);
+    const dump = dumpDeviceTranslation(g, { vfio: { guestRid: 0x18 } } as unknown as VmDevice);
+    const lines = dump.trim().split('\n');
+    expect(lines[0]).toBe(`IOMMU dmar0: Root Table Address: 0x${iommu.rootGpa.toString(16)}`);
+    const pe0 = vm.ram.u64(info.pasidTable.entryGpa(0));
+    // PASID entry val[0]: PGTT 1 << 6 | AW 2 << 2 | P.
+    expect(pe0).toBe(0x49n);
+    expect(lines[2]).toMatch(/^00:03\.0\t0x0000000000000000:0x[0-9a-f]{16}\t0x0000000000000000:0x[0-9a-f]{13}401\t0     \t0x[0-9a-f]{16}:0x0000000000000002:0x0000000000000049$/);
+    expect(lines[4]).toBe(`Device 0000:00:03.0 with pasid 0 @0x${d.pgd.toString(16)}`);
+    // The leaf row: IOVA_PFN, then PML5E (none), PML4E, PDPE, PDE and PTE = GPA 0x456000 | D A U RW P (0x67).
+    expect(lines[6]).toMatch(/^0x0000000000123 \|\t0x0000000000000000\t0x[0-9a-f]{13}027\t0x[0-9a-f]{13}027\t0x[0-9a-f]{13}027\t0x0000000000456067$/);
+    expect(lines).toHaveLength(7);
   });
 });
