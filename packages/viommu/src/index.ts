@@ -11,3 +11,4 @@ export * from './vfio/container.js';
 export * from './vfio/vfio-pci.js';
 export * from './intel-iommu/index.js';
 export * from './guest/index.js';
+export * from './workloads/index.js';

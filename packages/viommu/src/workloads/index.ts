@@ -1,0 +1,11 @@
+// The built-in workloads.
+import { dmaChurn } from './dma-churn.js';
+import { mixed } from './mixed.js';
+import { stream } from './stream.js';
+import type { Workload } from './workload.js';
+
+export * from './workload.js';
+export * from './run.js';
+export { dmaChurn, mixed, stream };
+
+export const workloads: readonly Workload[] = [dmaChurn, stream, mixed];
