@@ -37,6 +37,9 @@ describe('domain_translation_struct', () => {
     expect(deviceTranslationStruct(h.unit, dev, 0)).toBe(expected);
     expect(domainTranslationStruct(d).split('\n').slice(1)).toEqual(expected.split('\n').slice(1));
     expect(deviceTranslationStruct(h.unit, dev, 5)).toBe('');
+    // A row budget stops the walk and says so (a nested stage 2 over all guest RAM has a row per page).
+    const cut = expected.split('\n');
+    expect(deviceTranslationStruct(h.unit, dev, 0, 2)).toBe([...cut.slice(0, 4), '... (stopped after 2 rows)', ''].join('\n'));
   });
 
   it('dumps both stages of a nested PASID: stage-1 tables read through stage 2, then stage 2', () => {

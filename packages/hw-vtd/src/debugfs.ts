@@ -40,16 +40,27 @@ export function ssResolve(mem: PhysMem, rootPfn: number, levels: number, gpaPfn:
   return -1;
 }
 
+/** Rows left before a table's dump stops (a stage 2 over all of guest RAM has a row per page). */
+interface RowBudget {
+  left: number;
+  truncated: boolean;
+}
+
 /** pgtable_walk_level: one row per leaf (4 KiB or large), with the entries of every level on its path. */
-function walkLevel(view: TableView, tablePfn: number, level: number, start: number, path: bigint[], out: string[]): void {
+function walkLevel(view: TableView, tablePfn: number, level: number, start: number, path: bigint[], out: string[], budget: RowBudget): void {
   const host = view.host(tablePfn);
   if (host < 0 || !view.mem.contains(host * 4096, 4096)) return;
   for (let i = 0; i < 512; i++) {
+    if (budget.truncated) return;
     const v = view.mem.u64(host * 4096 + i * 8);
     if (!view.present(v)) continue;
     const iova = start + i * SPAN[level]!;
     path[level] = v;
     if (level === 1 || (v & 0x80n) !== 0n) {
+      if (budget.left-- <= 0) {
+        budget.truncated = true;
+        return;
+      }
       let row = `0x${iova.toString(16).padStart(13, '0')} |\t${hex16(path[5]!)}\t${hex16(path[4]!)}\t${hex16(path[3]!)}`;
       if (path[2]) {
         row += `\t${hex16(path[2])}`;
@@ -57,28 +68,30 @@ function walkLevel(view: TableView, tablePfn: number, level: number, start: numb
       }
       out.push(row);
     } else {
-      walkLevel(view, Number((v >> 12n) & 0xff_ffff_ffffn), level - 1, iova, path, out);
+      walkLevel(view, Number((v >> 12n) & 0xff_ffff_ffffn), level - 1, iova, path, out, budget);
     }
     path[level] = 0n;
   }
 }
 
-function dumpTable(view: TableView, rootPfn: number, levels: number, title: string, out: string[]): void {
+function dumpTable(view: TableView, rootPfn: number, levels: number, title: string, out: string[], maxRows: number): void {
   out.push(title, HEADER);
-  walkLevel(view, rootPfn, levels, 0, [0n, 0n, 0n, 0n, 0n, 0n], out);
+  const budget = { left: maxRows, truncated: false };
+  walkLevel(view, rootPfn, levels, 0, [0n, 0n, 0n, 0n, 0n, 0n], out, budget);
+  if (budget.truncated) out.push(`... (stopped after ${maxRows} rows)`);
 }
 
 const fsPresent = (v: bigint) => (v & 1n) !== 0n;
 const ssPresent = (v: bigint) => (v & 3n) !== 0n;
 
-function stages(mem: PhysMem, pgtt: number, fs: { root: number; levels: number }, ss: { root: number; levels: number }, title: string, out: string[]): void {
+function stages(mem: PhysMem, pgtt: number, fs: { root: number; levels: number }, ss: { root: number; levels: number }, title: string, out: string[], maxRows: number): void {
   const direct = (p: number) => p;
-  if (pgtt === PASID_ENTRY_PGTT_FL_ONLY) dumpTable({ mem, present: fsPresent, host: direct }, fs.root, fs.levels, title, out);
-  else if (pgtt === PASID_ENTRY_PGTT_SL_ONLY) dumpTable({ mem, present: ssPresent, host: direct }, ss.root, ss.levels, title, out);
+  if (pgtt === PASID_ENTRY_PGTT_FL_ONLY) dumpTable({ mem, present: fsPresent, host: direct }, fs.root, fs.levels, title, out, maxRows);
+  else if (pgtt === PASID_ENTRY_PGTT_SL_ONLY) dumpTable({ mem, present: ssPresent, host: direct }, ss.root, ss.levels, title, out, maxRows);
   else if (pgtt === PASID_ENTRY_PGTT_NESTED) {
     const viaSs = (gpa: number) => ssResolve(mem, ss.root, ss.levels, gpa);
-    dumpTable({ mem, present: fsPresent, host: viaSs }, fs.root, fs.levels, `${title} (nested stage 1: IOVA -> GPA, tables read through stage 2)`, out);
-    dumpTable({ mem, present: ssPresent, host: direct }, ss.root, ss.levels, `${title.replace(/@0x[0-9a-f]+/, `@0x${(ss.root * 4096).toString(16)}`)} (nested stage 2: GPA -> HPA)`, out);
+    dumpTable({ mem, present: fsPresent, host: viaSs }, fs.root, fs.levels, `${title} (nested stage 1: IOVA -> GPA, tables read through stage 2)`, out, maxRows);
+    dumpTable({ mem, present: ssPresent, host: direct }, ss.root, ss.levels, `${title.replace(/@0x[0-9a-f]+/, `@0x${(ss.root * 4096).toString(16)}`)} (nested stage 2: GPA -> HPA)`, out, maxRows);
   }
 }
 
@@ -86,7 +99,7 @@ function stages(mem: PhysMem, pgtt: number, fs: { root: number; levels: number }
  * The kernel's /sys/kernel/debug/iommu/intel/<bdf>[/<pasid>]/domain_translation_struct, from the
  * tables the hardware uses: root, context, PASID directory and entry, then the page tables.
  */
-export function deviceTranslationStruct(unit: VtdUnit, dev: IommuDevice, pasid = 0): string {
+export function deviceTranslationStruct(unit: VtdUnit, dev: IommuDevice, pasid = 0, maxRows = Infinity): string {
   const hw = unit.hw;
   const mem = unit.iommu.mem;
   if ((hw.read32(DMAR_GSTS_REG) & DMA_GSTS_TES) === 0) return `DMA Remapping is not enabled on ${unit.id}\n`;
@@ -107,22 +120,22 @@ export function deviceTranslationStruct(unit: VtdUnit, dev: IommuDevice, pasid =
   const name = `${dev.pci?.bdf ?? dev.name}`.replace(/^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/, '$1:$2:$3.$4');
   const out: string[] = [];
   const title = `Device ${name} with pasid ${pasid.toString(16)} @0x${pgd.toString(16)}`;
-  stages(mem, pe.pgtt, { root: Number(pe.fsptptr) / 4096, levels: pe.fspm + 4 }, { root: Number(pe.ssptptr) / 4096, levels: pe.aw + 2 }, title, out);
+  stages(mem, pe.pgtt, { root: Number(pe.fsptptr) / 4096, levels: pe.fspm + 4 }, { root: Number(pe.ssptptr) / 4096, levels: pe.aw + 2 }, title, out, maxRows);
   return out.length ? `${out.join('\n')}\n` : '';
 }
 
 /** The same dump for a domain's own tables (a nested domain: its stage 1 through its parent, then the parent). */
-export function domainTranslationStruct(domain: IommuDomain): string {
+export function domainTranslationStruct(domain: IommuDomain, maxRows = Infinity): string {
   const out: string[] = [];
   if (domain instanceof PagingDomain) {
     const mem = domain.ptMemory;
     const pgtt = domain.stage === 'first' ? PASID_ENTRY_PGTT_FL_ONLY : PASID_ENTRY_PGTT_SL_ONLY;
     const t = { root: domain.pt.root, levels: domain.pt.levels };
-    stages(mem, pgtt, t, t, `Domain (${domain.stage} stage) @0x${domain.pt.rootPa.toString(16)}`, out);
+    stages(mem, pgtt, t, t, `Domain (${domain.stage} stage) @0x${domain.pt.rootPa.toString(16)}`, out, maxRows);
   } else if (domain instanceof NestedDomain) {
     const s2 = domain.s2;
     const fs = { root: Number(domain.s1.pgtblAddr >> 12n), levels: domain.s1.addrWidth === 57 ? 5 : 4 };
-    stages(s2.ptMemory, PASID_ENTRY_PGTT_NESTED, fs, { root: s2.pt.root, levels: s2.pt.levels }, `Domain (nested) @0x${(fs.root * 4096).toString(16)}`, out);
+    stages(s2.ptMemory, PASID_ENTRY_PGTT_NESTED, fs, { root: s2.pt.root, levels: s2.pt.levels }, `Domain (nested) @0x${(fs.root * 4096).toString(16)}`, out, maxRows);
   }
   return out.length ? `${out.join('\n')}\n` : '';
 }
