@@ -5,6 +5,10 @@ import pkg from '../package.json' with { type: 'json' };
 import { bridgeCommand } from './bridge-cmd.js';
 import { createHost } from './create-host.js';
 import { formatHostInfo, hostInfo } from './info.js';
+import { QemuOptionError, WorkloadError } from '@iommu-lab/viommu';
+import { compareCommand } from './compare-cmd.js';
+import { dumpCommand } from './dump-cmd.js';
+import { runCommand } from './run-cmd.js';
 import { selftestCommand } from './selftest-cmd.js';
 import { HostSpecError } from './spec.js';
 
@@ -34,6 +38,9 @@ export function program(setExit: (code: number) => void = () => {}): Command {
       console.log(opts.json ? JSON.stringify(info, null, 2) : formatHostInfo(info));
     });
   cli.addCommand(selftestCommand(loadSpec, (line) => console.log(line), setExit));
+  cli.addCommand(runCommand(loadSpec, (s) => console.log(s)));
+  cli.addCommand(compareCommand(loadSpec, (s) => console.log(s)));
+  cli.addCommand(dumpCommand(loadSpec, (s) => console.log(s)));
   cli.addCommand(bridgeCommand(loadSpec, (line) => console.error(line), setExit));
   return cli;
 }
@@ -44,9 +51,14 @@ export async function main(argv = process.argv): Promise<number> {
     await program((c) => (code = c)).parseAsync(argv);
     return code;
   } catch (e) {
-    if (e instanceof HostSpecError) {
+    if (e instanceof HostSpecError || e instanceof WorkloadError) {
       console.error(`iommu-lab: ${e.message}`);
       return 2;
+    }
+    // A VM the QEMU options describe badly is refused the way QEMU refuses it.
+    if (e instanceof QemuOptionError) {
+      console.error(e.message);
+      return 1;
     }
     throw e;
   }
