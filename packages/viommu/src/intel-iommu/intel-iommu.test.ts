@@ -107,7 +107,7 @@ describe('the guest driver\'s tables, as the unit reads them', () => {
     const pe0 = vm.ram.u64(info.pasidTable.entryGpa(0));
     // PASID entry val[0]: PGTT 1 << 6 | AW 2 << 2 | P.
     expect(pe0).toBe(0x49n);
-    expect(lines[2]).toMatch(/^00:03\.0\t0x0000000000000000:0x[0-9a-f]{16}\t0x0000000000000000:0x[0-9a-f]{13}401\t0     \t0x[0-9a-f]{16}:0x0000000000000002:0x0000000000000049$/);
+    expect(lines[2]).toMatch(/^00:03\.0\t0x0000000000000000:0x[0-9a-f]{16}\t0x0000000000000000:0x[0-9a-f]{13}401\t0 {5}\t0x[0-9a-f]{16}:0x0000000000000002:0x0000000000000049$/);
     expect(lines[4]).toBe(`Device 0000:00:03.0 with pasid 0 @0x${d.pgd.toString(16)}`);
     // The leaf row: IOVA_PFN, then PML5E (none), PML4E, PDPE, PDE and PTE = GPA 0x456000 | D A U RW P (0x67).
     expect(lines[6]).toMatch(/^0x0000000000123 \|\t0x0000000000000000\t0x[0-9a-f]{13}027\t0x[0-9a-f]{13}027\t0x[0-9a-f]{13}027\t0x0000000000456067$/);
