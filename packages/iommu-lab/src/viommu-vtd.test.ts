@@ -125,6 +125,17 @@ describe('nested mode (x-flts=on): the guest first stage bound to the host as a 
     expect(g.memfill(undefined, buf, 64, 9n)).toBe(false);
   });
 
+  it('splits a transfer above the work queue maximum (2 MiB) into descriptors; every byte is checked', () => {
+    const { vm, g } = start(NESTED, 'lazy');
+    const len = 3 * 2 ** 20;
+    const buf = g.alloc(len);
+    const iova = g.dma().map(buf, len, 'from-device');
+    expect(g.memfill(undefined, iova, len, 0x0123_4567_89ab_cdefn)).toBe(true);
+    expect(vm.stats.dmaOps).toBe(2);
+    expect(vm.stats.dataErrors).toBe(0);
+    expect([...vm.ram.read(buf + len - 8, 8)]).toEqual([0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01]);
+  });
+
   it('moves data between two mappings correctly, and a DMA to an unmapped IOVA faults, writes nothing and reaches the guest', () => {
     const { vm, g, unit } = start(NESTED, 'strict');
     const src = g.alloc(8192);

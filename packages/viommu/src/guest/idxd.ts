@@ -10,13 +10,15 @@ import type { GuestPageAllocator } from './page-alloc.js';
 /** DSA_COMP_PAGE_FAULT_NOBOF: the device hit a translation fault (bit 7 set: on a write). */
 export const DSA_COMP_PAGE_FAULT_NOBOF = 0x03;
 
-/** What one operation ended with, as the completion record says. */
+/** What one operation ended with, as the completion records say. */
 export interface DsaResult {
-  /** DSA_COMP_* status (without the write bit). */
+  /** DSA_COMP_* status of the last descriptor (without the write bit). */
   status: number;
   /** The faulting IOVA when the status is a page fault. */
   faultAddr: bigint;
   write: boolean;
+  /** Descriptors submitted (a transfer above the work queue's max size is split). */
+  descriptors: number;
 }
 
 export class IdxdGuestDevice {
@@ -25,7 +27,7 @@ export class IdxdGuestDevice {
   readonly crIova: number;
   private readonly desc: DsaHwDesc = { pasid: 0, priv: false, flags: 0, opcode: 0, completion_addr: 0n, src_addr: 0n, dst_addr: 0n, xfer_size: 0 };
   private readonly w = new Uint32Array(2);
-  private readonly result: DsaResult = { status: 0, faultAddr: 0n, write: false };
+  private readonly result: DsaResult = { status: 0, faultAddr: 0n, write: false, descriptors: 0 };
 
   constructor(
     readonly engine: DsaEngine,
@@ -37,24 +39,40 @@ export class IdxdGuestDevice {
     this.crIova = dma.map(this.crGpa, DSA_COMP_RECORD_SIZE, 'from-device');
   }
 
-  /** A MEMMOVE of len bytes between guest IOVAs. */
+  /** A MEMMOVE of len bytes between guest IOVAs, in descriptors of at most the work queue's max transfer. */
   memmove(dstIova: number, srcIova: number, len: number): DsaResult {
-    const d = this.desc;
-    d.opcode = DSA_OPCODE_MEMMOVE;
-    d.src_addr = BigInt(srcIova);
-    d.dst_addr = BigInt(dstIova);
-    d.xfer_size = len;
-    return this.submit();
+    return this.split(len, (off, n) => {
+      const d = this.desc;
+      d.opcode = DSA_OPCODE_MEMMOVE;
+      d.src_addr = BigInt(srcIova + off);
+      d.dst_addr = BigInt(dstIova + off);
+      d.xfer_size = n;
+    });
   }
 
-  /** A MEMFILL of len bytes with the 8-byte pattern. */
+  /** A MEMFILL of len bytes with the 8-byte pattern (each descriptor restarts it: pieces are 8-byte multiples). */
   memfill(dstIova: number, len: number, pattern: bigint): DsaResult {
-    const d = this.desc;
-    d.opcode = DSA_OPCODE_MEMFILL;
-    d.src_addr = pattern;
-    d.dst_addr = BigInt(dstIova);
-    d.xfer_size = len;
-    return this.submit();
+    return this.split(len, (off, n) => {
+      const d = this.desc;
+      d.opcode = DSA_OPCODE_MEMFILL;
+      d.src_addr = pattern;
+      d.dst_addr = BigInt(dstIova + off);
+      d.xfer_size = n;
+    });
+  }
+
+  private split(len: number, fill: (off: number, n: number) => void): DsaResult {
+    const max = this.engine.maxXfer;
+    let r = this.result;
+    let descriptors = 0;
+    for (let off = 0; off < len; off += max) {
+      fill(off, Math.min(max, len - off));
+      r = this.submit();
+      descriptors++;
+      if (r.status !== DSA_COMP_SUCCESS) break;
+    }
+    r.descriptors = descriptors;
+    return r;
   }
 
   /** Clears the record's status, writes the descriptor to the portal, reads the record back. */

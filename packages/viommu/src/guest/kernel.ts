@@ -6,7 +6,7 @@ import { Q35_HOST_BRIDGE_IOMMU_ADDR } from '../intel-iommu/regs.js';
 import type { Vm, VmDevice } from '../vm/vm.js';
 import { dumpDeviceTranslation } from './debugfs.js';
 import { type FlushMode, GuestDmaApi } from './dma-iommu.js';
-import { type DsaResult, IdxdGuestDevice } from './idxd.js';
+import { DSA_COMP_PAGE_FAULT_NOBOF, type DsaResult, IdxdGuestDevice } from './idxd.js';
 import type { GuestDmarFault } from './intel/fault.js';
 import { IntelIommuGuest } from './intel/iommu.js';
 import { GuestPageAllocator } from './page-alloc.js';
@@ -141,10 +141,16 @@ export class Guest {
   }
 
   private account(dev: VmDevice, r: DsaResult): boolean {
-    this.vm.stats.dmaOps++;
+    this.vm.stats.dmaOps += r.descriptors;
     if (r.status === DSA_COMP_SUCCESS) return true;
+    if (r.status !== DSA_COMP_PAGE_FAULT_NOBOF && r.status !== 0) throw new Error(`DSA on ${dev.vfio.id}: completion status 0x${r.status.toString(16)}`);
     this.vm.stats.dmaFaults++;
-    this.dmaFaults.push({ dev: dev.vfio.id, iova: r.faultAddr, write: r.write });
+    if (r.status === DSA_COMP_PAGE_FAULT_NOBOF) {
+      this.dmaFaults.push({ dev: dev.vfio.id, iova: r.faultAddr, write: r.write });
+      return false;
+    }
+    // No record at all: the device could not write its completion record (a fault on that write).
+    this.dmaFaults.push({ dev: dev.vfio.id, iova: BigInt(this.dsa.get(dev.vfio.id)!.crIova), write: true });
     return false;
   }
 
