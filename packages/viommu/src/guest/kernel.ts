@@ -135,9 +135,9 @@ export class Guest {
     return this.iommu?.fault.log ?? [];
   }
 
-  /** debugfs domain_translation_struct of a device, the guest's view. */
-  dump(id?: string): string {
-    return dumpDeviceTranslation(this, this.device(id));
+  /** The guest's debugfs view of a device's PASID (0 = RID_PASID): its entries and its page table. */
+  dump(id?: string, pasid = 0): string {
+    return dumpDeviceTranslation(this, this.device(id), pasid);
   }
 
   private account(dev: VmDevice, r: DsaResult): boolean {
