@@ -112,17 +112,6 @@ static int recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* The lowest free descriptor numbers: the daemon makes the simulated kernel pick the same ones. */
-static void lowfree(int32_t out[BRIDGE_LOWFREE])
-{
-	int k = 0;
-	for (int fd = 0; k < BRIDGE_LOWFREE && fd < 65536; fd++)
-		if (syscall(SYS_fcntl, fd, F_GETFD) < 0 && errno == EBADF)
-			out[k++] = fd;
-	while (k < BRIDGE_LOWFREE)
-		out[k++] = -1;
-}
-
 static uint64_t cap_eff(void)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -202,27 +191,37 @@ static long request_locked(int op, const void *payload, size_t len, void *data, 
 		if (connect_locked(0))
 			return -ENOSYS;
 	}
-	char hdrbuf[sizeof(struct bridge_req_hdr) + sizeof(events)];
-	struct bridge_req_hdr *h = (struct bridge_req_hdr *)hdrbuf;
+	/* One frame, one send: header, vm events, payload. */
+	static char frame[65536];
+	struct bridge_req_hdr *h = (struct bridge_req_hdr *)frame;
 	int nev = nevents;
 	if (events_overflow) {
 		events[0].start = 0;
 		events[0].end = 1ULL << 47;
 		nev = 1;
 	}
+	size_t evlen = nev * sizeof(struct bridge_vm_event);
 	memset(h, 0, sizeof(*h));
-	h->len = (uint32_t)(sizeof(*h) + nev * sizeof(struct bridge_vm_event) + len);
+	h->len = (uint32_t)(sizeof(*h) + evlen + len);
 	h->op = (uint16_t)op;
 	h->nevents = (uint16_t)nev;
 	h->pid = getpid();
 	h->tid = (int32_t)syscall(SYS_gettid);
-	lowfree(h->lowfree);
 	h->cap_eff = cap_eff();
 	h->memlock = memlock();
-	memcpy(hdrbuf + sizeof(*h), events, nev * sizeof(struct bridge_vm_event));
+	memcpy(frame + sizeof(*h), events, evlen);
 	nevents = 0;
 	events_overflow = 0;
-	if (send_all(conn, hdrbuf, sizeof(*h) + nev * sizeof(struct bridge_vm_event)) || (len && send_all(conn, payload, len)))
+	size_t head = sizeof(*h) + evlen;
+	int sent;
+	if (head + len <= sizeof(frame)) {
+		if (len)
+			memcpy(frame + head, payload, len);
+		sent = send_all(conn, frame, head + len);
+	} else {
+		sent = send_all(conn, frame, head) || send_all(conn, payload, len);
+	}
+	if (sent)
 		goto lost;
 	struct bridge_rep_hdr r;
 	if (recv_all(conn, &r, sizeof(r)))

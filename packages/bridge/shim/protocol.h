@@ -23,7 +23,6 @@
 #define BRIDGE_OP_ACCESS 17
 
 #define BRIDGE_MAX_EVENTS 16
-#define BRIDGE_LOWFREE 4
 
 /* Every request starts with this header, then `nevents` vm events, then the op's payload. */
 struct bridge_req_hdr {
@@ -32,7 +31,6 @@ struct bridge_req_hdr {
 	uint16_t nevents;  /* address ranges the program unmapped or replaced since its last request */
 	int32_t pid;
 	int32_t tid;
-	int32_t lowfree[BRIDGE_LOWFREE]; /* the lowest free descriptor numbers, ascending */
 	uint64_t cap_eff;  /* CapEff of the caller */
 	uint64_t memlock;  /* RLIMIT_MEMLOCK soft limit in bytes (UINT64_MAX: unlimited) */
 };

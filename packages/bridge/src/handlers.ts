@@ -82,12 +82,12 @@ function dup(c: Call): Outcome {
   const newfd = c.req.body.i32();
   const proc = needProc(c, 'dup');
   if (oldfd === newfd) return { ret: newfd };
-  if (proc.placeholders.has(newfd)) {
-    proc.placeholders.delete(newfd);
-    proc.close(newfd);
-  }
   if (proc.isSimulated(newfd)) proc.close(newfd);
-  if (proc.isSimulated(oldfd)) proc.installAtFd(newfd, proc.file(oldfd));
+  if (proc.isSimulated(oldfd)) {
+    const f = proc.file(oldfd);
+    f.get();
+    proc.installFileAt(newfd, f);
+  }
   return { ret: newfd };
 }
 

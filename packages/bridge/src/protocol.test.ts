@@ -22,7 +22,7 @@ describe('the wire format', () => {
 #include <stddef.h>
 #include "${join(shimSourceDir(), 'protocol.h')}"
 int main(void) {
-  printf("%zu %zu %zu %zu %zu %zu %zu %zu\\n", sizeof(struct bridge_req_hdr), offsetof(struct bridge_req_hdr, lowfree),
+  printf("%zu %zu %zu %zu %zu %zu %zu %zu\\n", sizeof(struct bridge_req_hdr), offsetof(struct bridge_req_hdr, tid),
          offsetof(struct bridge_req_hdr, cap_eff), offsetof(struct bridge_req_hdr, memlock), sizeof(struct bridge_vm_event),
          sizeof(struct bridge_rep_hdr), offsetof(struct bridge_rep_hdr, ret), sizeof(struct bridge_new_fd));
   return 0;
@@ -31,26 +31,26 @@ int main(void) {
     );
     execFileSync('gcc', ['-o', join(dir, 'layout'), src]);
     const out = execFileSync(join(dir, 'layout'), { encoding: 'utf8' }).trim().split(' ').map(Number);
-    // len 0, op 4, nevents 6, pid 8, tid 12, lowfree[4] 16..31, cap_eff 32, memlock 40: 48 bytes.
-    expect(out).toEqual([REQ_HDR_SIZE, 16, 32, 40, 16, REP_HDR_SIZE, 8, 8]);
+    // len 0, op 4, nevents 6, pid 8, tid 12, cap_eff 16, memlock 24: 32 bytes.
+    expect(out).toEqual([REQ_HDR_SIZE, 12, 16, 24, 16, REP_HDR_SIZE, 8, 8]);
   });
 
   it('decodes a request frame byte by byte', () => {
     const payload = Uint8Array.of(7, 0, 0, 0);
-    const f = encodeRequest(OP.CLOSE, 4242, payload, { lowfree: [4, 6, 7, 9], capEff: 0x1234n, memlock: 65536n, events: [{ start: 0x1000, end: 0x3000 }] });
-    // 48-byte header + one 16-byte event + 4 payload bytes.
-    expect(f.length).toBe(68);
-    expect(f.readUInt32LE(0)).toBe(68);
+    const f = encodeRequest(OP.CLOSE, 4242, payload, { capEff: 0x1234n, memlock: 65536n, events: [{ start: 0x1000, end: 0x3000 }] });
+    // 32-byte header + one 16-byte event + 4 payload bytes.
+    expect(f.length).toBe(52);
+    expect(f.readUInt32LE(0)).toBe(52);
     expect(f.readUInt16LE(4)).toBe(3);
     expect(f.readUInt16LE(6)).toBe(1);
     expect(f.readInt32LE(8)).toBe(4242);
-    expect(f.readInt32LE(16)).toBe(4);
-    expect(f.readInt32LE(28)).toBe(9);
-    expect(f.readBigUInt64LE(32)).toBe(0x1234n);
-    expect(f.readBigUInt64LE(48)).toBe(0x1000n);
-    expect(f[64]).toBe(7);
+    expect(f.readBigUInt64LE(16)).toBe(0x1234n);
+    expect(f.readBigUInt64LE(24)).toBe(65536n);
+    expect(f.readBigUInt64LE(32)).toBe(0x1000n);
+    expect(f.readBigUInt64LE(40)).toBe(0x3000n);
+    expect(f[48]).toBe(7);
     const r = decodeRequest(f);
-    expect(r).toMatchObject({ op: OP.CLOSE, pid: 4242, lowfree: [4, 6, 7, 9], capEff: 0x1234n, memlock: 65536n, events: [{ start: 0x1000, end: 0x3000 }] });
+    expect(r).toMatchObject({ op: OP.CLOSE, pid: 4242, capEff: 0x1234n, memlock: 65536n, events: [{ start: 0x1000, end: 0x3000 }] });
     expect(r.body.i32()).toBe(7);
   });
 

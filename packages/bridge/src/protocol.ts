@@ -23,21 +23,19 @@ export const OP = {
 
 export type OpName = keyof typeof OP;
 
-/** sizeof(struct bridge_req_hdr): len, op, nevents, pid, tid, lowfree[4], cap_eff, memlock. */
-export const REQ_HDR_SIZE = 48;
+/** sizeof(struct bridge_req_hdr): len, op, nevents, pid, tid, cap_eff, memlock. */
+export const REQ_HDR_SIZE = 32;
 /** sizeof(struct bridge_vm_event) */
 export const VM_EVENT_SIZE = 16;
 /** sizeof(struct bridge_rep_hdr) */
 export const REP_HDR_SIZE = 16;
 export const NEW_FD_SIZE = 8;
-export const LOWFREE = 4;
 
 /** A decoded request: the header, the vm events and a cursor over the payload. */
 export interface Request {
   op: number;
   pid: number;
   tid: number;
-  lowfree: number[];
   capEff: bigint;
   memlock: bigint;
   events: { start: number; end: number }[];
@@ -100,8 +98,6 @@ export class PayloadReader {
 export function decodeRequest(buf: Buffer): Request {
   if (buf.length < REQ_HDR_SIZE || buf.readUInt32LE(0) !== buf.length) throw new ErrnoError('EINVAL', 'bridge', 'bad frame length');
   const nevents = buf.readUInt16LE(6);
-  const lowfree: number[] = [];
-  for (let i = 0; i < LOWFREE; i++) lowfree.push(buf.readInt32LE(16 + 4 * i));
   const events: { start: number; end: number }[] = [];
   if (REQ_HDR_SIZE + nevents * VM_EVENT_SIZE > buf.length) throw new ErrnoError('EINVAL', 'bridge', 'vm events past the frame');
   for (let i = 0; i < nevents; i++) {
@@ -112,9 +108,8 @@ export function decodeRequest(buf: Buffer): Request {
     op: buf.readUInt16LE(4),
     pid: buf.readInt32LE(8),
     tid: buf.readInt32LE(12),
-    lowfree,
-    capEff: buf.readBigUInt64LE(32),
-    memlock: buf.readBigUInt64LE(40),
+    capEff: buf.readBigUInt64LE(16),
+    memlock: buf.readBigUInt64LE(24),
     events,
     body: new PayloadReader(buf, REQ_HDR_SIZE + nevents * VM_EVENT_SIZE),
   };
@@ -141,7 +136,7 @@ export function encodeReply(ret: number | bigint, newFds: readonly { fd: number;
 }
 
 /** Builds a request frame (the shim's side, for tests). */
-export function encodeRequest(op: number, pid: number, payload: Uint8Array, opts: { lowfree?: number[]; capEff?: bigint; memlock?: bigint; events?: { start: number; end: number }[] } = {}): Buffer {
+export function encodeRequest(op: number, pid: number, payload: Uint8Array, opts: { capEff?: bigint; memlock?: bigint; events?: { start: number; end: number }[] } = {}): Buffer {
   const events = opts.events ?? [];
   const len = REQ_HDR_SIZE + events.length * VM_EVENT_SIZE + payload.length;
   const b = Buffer.alloc(len);
@@ -150,10 +145,8 @@ export function encodeRequest(op: number, pid: number, payload: Uint8Array, opts
   b.writeUInt16LE(events.length, 6);
   b.writeInt32LE(pid, 8);
   b.writeInt32LE(pid, 12);
-  const lowfree = opts.lowfree ?? [-1, -1, -1, -1];
-  for (let i = 0; i < LOWFREE; i++) b.writeInt32LE(lowfree[i] ?? -1, 16 + 4 * i);
-  b.writeBigUInt64LE(opts.capEff ?? 0n, 32);
-  b.writeBigUInt64LE(opts.memlock ?? 0xffff_ffff_ffff_ffffn, 40);
+  b.writeBigUInt64LE(opts.capEff ?? 0n, 16);
+  b.writeBigUInt64LE(opts.memlock ?? 0xffff_ffff_ffff_ffffn, 24);
   events.forEach((e, i) => {
     b.writeBigUInt64LE(BigInt(e.start), REQ_HDR_SIZE + i * VM_EVENT_SIZE);
     b.writeBigUInt64LE(BigInt(e.end), REQ_HDR_SIZE + i * VM_EVENT_SIZE + 8);

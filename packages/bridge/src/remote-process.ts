@@ -1,7 +1,7 @@
 // A simulated process standing for a real one: its fds, the real descriptors it refers to, fork.
 import { readlinkSync, statSync } from 'node:fs';
 import { ErrnoError, Memfd, memfdOps, OpenFile, PAGE_SIZE, Process } from '@iommu-lab/platform';
-import { installAt, realFdOps } from './fd-table.js';
+import { installAt, realFdOpen, realFdOps } from './fd-table.js';
 import type { MirrorObject } from './mirror-object.js';
 import { devString } from './real-io.js';
 import type { RemoteMm } from './remote-mm.js';
@@ -10,8 +10,6 @@ const memfds = new WeakMap<MirrorObject, Memfd>();
 
 /** The simulated side of a real process; descriptors the simulator does not own resolve to the real files. */
 export class RemoteProcess extends Process {
-  /** Numbers reserved for real descriptors during the current request. */
-  readonly placeholders = new Set<number>();
   /** Files made for real descriptors during the current request, released at its end. */
   private transient: OpenFile[] = [];
   /** /proc/PID/stat start time of the real process (tells a reused pid apart). */
@@ -25,19 +23,34 @@ export class RemoteProcess extends Process {
     return this.remoteMm.pid;
   }
 
-  /** True when fd is a descriptor the simulator owns (not a reservation for a real one). */
+  /** True when fd is a descriptor the simulator owns. */
   isSimulated(fd: number): boolean {
-    return !this.placeholders.has(fd) && this.openFds.includes(fd);
+    return this.openFds.includes(fd);
+  }
+
+  /**
+   * fd_install: the lowest number free both here and in the real process (3 and up, as the
+   * simulated table numbers), so that the shim can give the real descriptor the same number.
+   */
+  override installFile(file: OpenFile): number {
+    const open = new Set(this.openFds);
+    let fd = 3;
+    while (open.has(fd) || (this.realPid > 0 && realFdOpen(this.realPid, fd))) fd++;
+    this.installFileAt(fd, file);
+    return fd;
+  }
+
+  /** Installs the caller's reference to `file` as descriptor fd (free in the simulated table). */
+  installFileAt(fd: number, file: OpenFile): void {
+    installAt(fd, file, (f) => super.installFile(f), (n) => this.close(n));
   }
 
   /** fget: a simulated file, or the real file behind a real descriptor (a memfd becomes a simulated memfd). */
   override file(fd: number): OpenFile {
-    if (!this.placeholders.has(fd)) {
-      try {
-        return super.file(fd);
-      } catch (e) {
-        if (!(e instanceof ErrnoError) || e.code !== 'EBADF') throw e;
-      }
+    try {
+      return super.file(fd);
+    } catch (e) {
+      if (!(e instanceof ErrnoError) || e.code !== 'EBADF') throw e;
     }
     return this.realFile(fd);
   }
@@ -70,16 +83,8 @@ export class RemoteProcess extends Process {
     return file;
   }
 
-  /** Installs a new reference to `file` as descriptor fd (dup2 onto a free number). */
-  installAtFd(fd: number, file: OpenFile): void {
-    file.get();
-    installAt(this, fd, file);
-  }
-
-  /** The end of a request: reservations and files made for real descriptors go. */
+  /** The end of a request: files made for real descriptors go. */
   endRequest(): void {
-    for (const fd of this.placeholders) this.close(fd);
-    this.placeholders.clear();
     for (const f of this.transient) f.put();
     this.transient = [];
   }
@@ -93,10 +98,9 @@ export class RemoteProcess extends Process {
       parent: this,
     });
     for (const fd of this.openFds) {
-      if (this.placeholders.has(fd)) continue;
       const f = super.file(fd);
       f.get();
-      installAt(child, fd, f);
+      child.installFileAt(fd, f);
     }
     this.children.push(child);
     this.host.adopt(child);

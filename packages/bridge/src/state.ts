@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { type Capability, ErrnoError, type Host } from '@iommu-lab/platform';
 import { Coherence } from './coherence.js';
 import { TaskFailNth } from './fail-nth.js';
-import { reserveRealFds } from './fd-table.js';
 import { type Call, handlers, ownCapEff } from './handlers.js';
 import { procLife, processAlive } from './proc-maps.js';
 import { decodeRequest, encodeReply, OP, type Request } from './protocol.js';
@@ -199,14 +198,14 @@ export class BridgeState {
     const p = call.proc;
     if (p) {
       for (const fd of p.openFds) {
-        if (!p.placeholders.has(fd) && !before.includes(fd)) newFds.push({ fd, cloexec: call.cloexec.get(fd) ?? true });
+        if (!before.includes(fd)) newFds.push({ fd, cloexec: call.cloexec.get(fd) ?? true });
       }
       p.endRequest();
     }
     return encodeReply(ret, newFds, data, this.procs.has(req.pid));
   }
 
-  /** The caller's credentials, its unmapped ranges and its descriptor numbers, as of this request. */
+  /** The caller's credentials and unmapped ranges as of this request; returns its descriptors. */
   private prepare(p: RemoteProcess, req: Request): number[] {
     for (const [name, bit] of CAP_BITS) {
       const b = BigInt(bit);
@@ -220,11 +219,7 @@ export class BridgeState {
       if (e.end >= 2 ** 63) p.remoteMm.realChanged();
       else p.remoteMm.realUnmapped(e.start, e.end);
     }
-    // A number the real process has free is not one of its descriptors any more.
-    for (const fd of req.lowfree) if (fd >= 0 && p.isSimulated(fd)) p.close(fd);
-    const simulated = p.openFds;
-    for (const fd of reserveRealFds(p, req.lowfree, (n) => n < 3 || simulated.includes(n))) p.placeholders.add(fd);
-    return simulated;
+    return p.openFds;
   }
 
   private errnoOf(e: unknown, req: Request): number {
