@@ -80,20 +80,19 @@ function quickS2(chunks: readonly Uint32Array[], ipa: number): number {
       i = levelBits(ipa, 0, level) & 511;
       continue;
     }
-    if ((lo & 0x400) === 0 && !s2In.affd) return -1;
-    s2Out.lo = lo | 0;
-    s2Out.hi = hi | 0;
     quickOut.reads += level - start + 1;
-    if (level === 3) {
-      if ((lo & 2) === 0) return -1;
-      s2Out.pages = 1;
-      return table;
-    }
-    if (level === 0) return -1;
-    const low = blockLow(level);
-    s2Out.pages = low + 1;
-    return (table & ~low) | (ipa & low);
+    return s2Leaf(lo, hi, table, ipa, level);
   }
+}
+
+/** The stage-2 leaf that ends quickS2's walk (kept apart so that quickS2 stays small enough to inline). */
+function s2Leaf(lo: number, hi: number, table: number, ipa: number, level: number): number {
+  if (((lo & 0x400) === 0 && !s2In.affd) || (level === 3 ? (lo & 2) === 0 : level === 0)) return -1;
+  s2Out.lo = lo | 0;
+  s2Out.hi = hi | 0;
+  const low = level === 3 ? 0 : blockLow(level);
+  s2Out.pages = low + 1;
+  return (table & ~low) | (ipa & low);
 }
 
 /**
