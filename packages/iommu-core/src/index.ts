@@ -16,3 +16,4 @@ export * from './attach.js';
 export * from './map.js';
 export * from './tlb.js';
 export * from './iommufd-api.js';
+export * from './uapi/iommu-lab-vtd.js';
