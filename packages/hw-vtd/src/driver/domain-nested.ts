@@ -16,11 +16,14 @@ import { infoOf } from './device-info.js';
 import { DmarDomainBase, removeDevPasid } from './domain-base.js';
 import { type PagingDomain, restoreOld } from './domain-paging.js';
 import { intelPasidSetupNested, intelPasidTearDownEntry, type VtdS1Config } from './pasid.js';
+import type { LabVtdViommu } from './viommu-lab.js';
 
 export class NestedDomain extends DmarDomainBase {
   readonly type = 'nested' as const;
   readonly pgsizes: readonly number[] = [];
   readonly geometry = { apertureStart: 0n, apertureEnd: 0n, forceAperture: false };
+  /** iommu-lab extension: the vIOMMU this domain was allocated over (its faults are reported there). */
+  viommu: LabVtdViommu | null = null;
 
   constructor(
     owner: IommuOps,
@@ -114,5 +117,6 @@ export class NestedDomain extends DmarDomainBase {
 
   free(): void {
     this.s2.s1Domains.delete(this);
+    this.viommu?.nested.delete(this);
   }
 }

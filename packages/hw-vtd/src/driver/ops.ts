@@ -18,6 +18,7 @@ import {
   iommu_hwpt_vtd_s1,
   iommuCopyStructFromUser,
   isViommu,
+  type ViommuCore,
 } from '@iommu-lab/iommu-core';
 import { ErrnoError } from '@iommu-lab/platform';
 import { DeviceDomainInfo, infoOf } from './device-info.js';
@@ -27,6 +28,7 @@ import type { DmarFaultHandler } from './fault-handler.js';
 import type { IntelIommu } from './intel-iommu.js';
 import { intelPasidAllocTable, intelPasidFreeTable, intelPasidSetupSmContext, intelPasidTeardownSmContext } from './pasid.js';
 import { blockingDomain, identityDomain } from './static-domains.js';
+import { LabVtdViommu, labVtdViommuAlloc } from './viommu-lab.js';
 import { firstStageGeometry, secondStageGeometry } from './stage-geometry.js';
 
 function notSupported(why: string): never {
@@ -101,8 +103,20 @@ export class IntelIommuOps implements IommuOps {
       if (userData) notSupported('user data for a paging domain');
       return this.allocPaging(info, flags);
     }
-    if (isViommu(parent)) notSupported('intel-iommu has no vIOMMU');
+    if (isViommu(parent)) {
+      // iommu-lab extension (not in Linux): a nested domain over the VT-d vIOMMU reports its faults through it.
+      if (!(parent instanceof LabVtdViommu)) notSupported('intel-iommu has no vIOMMU');
+      const nested = this.allocNested(info, parent.parent, flags, userData);
+      nested.viommu = parent;
+      parent.nested.add(nested);
+      return nested;
+    }
     return this.allocNested(info, parent, flags, userData);
+  }
+
+  /** Only the iommu-lab extension type (IOMMU_VIOMMU_TYPE_IOMMU_LAB_VTD): Linux 7.3's intel-iommu has no vIOMMU. */
+  viommuAlloc(dev: IommuDevice, parent: IommuDomain, type: number, userData: IommuUserData | null, core: ViommuCore): IommuViommu {
+    return labVtdViommuAlloc(dev, parent, type, userData !== null && userData.len > 0, core, this.faults, infoOf(dev).iommu.nestedSupported);
   }
 
   /** intel_iommu_domain_alloc_paging_flags: the first stage when it can serve the flags, else the second stage. */
