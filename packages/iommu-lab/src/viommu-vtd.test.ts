@@ -42,8 +42,9 @@ describe('nested mode (x-flts=on): the guest first stage bound to the host as a 
     expect(as.pcValid).toBe(true);
     expect(as.fsHwptId).toBeGreaterThan(0);
     expect(vm.devices[0]!.vfio.attachedPt).toBe(as.fsHwptId);
-    // Boot: the nest parent and the nested HWPT, attached in turn; guest RAM mapped once.
-    expect(vm.stats.hostIoctls).toMatchObject({ IOMMU_HWPT_ALLOC: 2, VFIO_DEVICE_ATTACH_IOMMUFD_PT: 2, IOMMU_IOAS_MAP: 1 });
+    // Boot: the nest parent and the nested HWPT, attached in turn; guest RAM mapped once; the fault extension's
+    // vIOMMU, vDEVICE (virt_id = the guest RID) and vEVENTQ.
+    expect(vm.stats.hostIoctls).toMatchObject({ IOMMU_HWPT_ALLOC: 2, VFIO_DEVICE_ATTACH_IOMMUFD_PT: 2, IOMMU_IOAS_MAP: 1, IOMMU_VIOMMU_ALLOC: 1, IOMMU_VDEVICE_ALLOC: 1, IOMMU_VEVENTQ_ALLOC: 1 });
     // The host walks the guest's table: its dump shows both stages, stage 1 rooted at the guest's FSPTPTR.
     const dev = host.iommu.findDevice('0000:01:00.0')!;
     const dump = deviceTranslationStruct(unit, dev);
@@ -156,6 +157,10 @@ describe('nested mode (x-flts=on): the guest first stage bound to the host as a 
     expect(g.dmaFaults).toEqual([{ dev: 'vfio0', iova: BigInt(d), write: true }]);
     // The host IOMMU recorded it against the guest's stage-1 entry (not present).
     expect(unit.faults.log.at(-1)).toMatchObject({ reason: 0x71, address: BigInt(d) & ~0xfffn });
+    // Through the iommu-lab fault extension (a VT-d vIOMMU and its vEVENTQ; not in Linux) the emulated unit
+    // records it too, and the guest's DMAR fault handler reads it: guest RID 00:03.0, no PASID, the guest IOVA.
+    expect(g.faults).toEqual([{ sid: 0x18, pasid: -1, addr: BigInt(d) & ~0xfffn, reason: 0x71, reasonName: 'SM: Present bit in first-level paging entry is clear', type: 'write' }]);
+    expect(vm.stats.vmExits['irq:msi:0x40']).toBe(1);
   });
 });
 

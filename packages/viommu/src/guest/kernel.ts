@@ -145,6 +145,8 @@ export class Guest {
     if (r.status === DSA_COMP_SUCCESS) return true;
     if (r.status !== DSA_COMP_PAGE_FAULT_NOBOF && r.status !== 0) throw new Error(`DSA on ${dev.vfio.id}: completion status 0x${r.status.toString(16)}`);
     this.vm.stats.dmaFaults++;
+    // While the driver handles the error, the VMM's main loop runs: host fault events reach the vIOMMU.
+    this.vm.mainLoop();
     if (r.status === DSA_COMP_PAGE_FAULT_NOBOF) {
       this.dmaFaults.push({ dev: dev.vfio.id, iova: r.faultAddr, write: r.write });
       return false;

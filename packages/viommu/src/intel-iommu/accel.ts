@@ -27,7 +27,8 @@ function createFsHwpt(as: VtdAddressSpace): number {
     addr_width: pe.fsAw(w),
   });
   const dev = as.dev;
-  return dev.vfio.backend.hwptAlloc(dev.vfio.devId, dev.defaultHwpt, 0, IOMMU_HWPT_DATA_VTD_S1, data);
+  // Over the fault-reporting vIOMMU when the host has the iommu-lab extension, else over the nest parent.
+  return dev.vfio.backend.hwptAlloc(dev.vfio.devId, as.labViommuId || dev.defaultHwpt, 0, IOMMU_HWPT_DATA_VTD_S1, data);
 }
 
 function destroyOldFsHwpt(as: VtdAddressSpace): void {

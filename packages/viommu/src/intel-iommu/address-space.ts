@@ -18,6 +18,9 @@ export class VtdAddressSpace {
   readonly pcEntry = new Uint32Array(16);
   /** The nested (stage-1) HWPT bound for the guest's first-stage table, 0 when none. */
   fsHwptId = 0;
+  /** iommu-lab fault extension: the VT-d vIOMMU the nested HWPTs are allocated over (0: none) and its vEVENTQ fd. */
+  labViommuId = 0;
+  labEventFd = -1;
   /** The IOMMU memory region is enabled: the container holds the shadow, and the MAP notifier is registered. */
   useIommu = false;
   readonly tree = new IovaTree();
@@ -53,6 +56,13 @@ export class VtdAddressSpace {
   /** vtd_dev_to_context_entry for this device into this.ce; 0 or the fault reason. */
   contextEntry(): number {
     return devToContextEntry(this.s.vm.ram, this.s.root, this.s.structCfg, this.bus, this.devfn, this.ce, this.pe);
+  }
+
+  /** The context entry into `out` (8 words); 0 or the fault reason. */
+  contextWords(out: Uint32Array): number {
+    const r = this.contextEntry();
+    out.set(this.ce);
+    return r;
   }
 
   /** vtd_dev_get_pe_from_pasid: the guest's RID_PASID entry into `out`; 0 or the fault reason. */

@@ -31,6 +31,7 @@ import type { Vm } from '../vm/vm.js';
 import { VtdAddressSpace } from './address-space.js';
 import { vtdCapInit } from './caps.js';
 import { intelIommuConfig } from './config.js';
+import { labFaultDeliver, labFaultSetup } from './fault-ext.js';
 import { VtdFaultUnit, VTD_FSTS_IQE } from './fault.js';
 import { hostVtdInfo, vtdCheckHiod } from './hiod.js';
 import { VtdInvQueue } from './inv-queue.js';
@@ -130,6 +131,7 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     if (((hostVtdInfo(hiod)?.flags ?? 0) & IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17) !== 0) this.nestingParentBypassRo = true;
     const as = new VtdAddressSpace(this.s, hiod);
     this.s.spaces.push(as);
+    if (this.s.cfg.fsts) labFaultSetup(this.s, as, (a) => labFaultDeliver(this.s, a, this.fault));
     as.switchAddressSpace();
   }
 

@@ -1,7 +1,7 @@
 // A VM as QEMU builds it from its command line: guest RAM in the VMM process, iommufd backends, a vIOMMU,
 // passthrough devices; and what the guest reaches: its RAM, MMIO and interrupts.
 import { IOMMU_HWPT_ALLOC_NEST_PARENT } from '@iommu-lab/iommu-core';
-import type { Host, Process, Tracepoint } from '@iommu-lab/platform';
+import { type Host, POLLIN, type Process, type Tracepoint } from '@iommu-lab/platform';
 import { IommufdBackend } from '../backends/iommufd.js';
 import { parseQemuCommandLine, type QemuCommandLine, type QemuDriverOpts, QemuOptionError } from '../qemu/options.js';
 import { IommufdContainer } from '../vfio/container.js';
@@ -33,6 +33,8 @@ export class Vm {
   readonly devices: VmDevice[] = [];
   readonly viommu: VirtualIommu | null = null;
   private readonly irqHandlers = new Map<string, () => void>();
+  /** The VMM's main loop: fds it waits on (POLLIN) and what it does when they are readable. */
+  private readonly fdHandlers = new Map<number, () => void>();
   readonly tp: { ioctl: Tracepoint; exit: Tracepoint; irq: Tracepoint };
 
   constructor(
@@ -132,6 +134,16 @@ export class Vm {
       if (e instanceof QemuOptionError) throw e;
       throw new QemuOptionError(d.text, `vfio ${bdf}: ${(e as Error).message}`);
     }
+  }
+
+  /** The main loop watches `fd` for input (qemu_set_fd_handler). */
+  addFdHandler(fd: number, handler: () => void): void {
+    this.fdHandlers.set(fd, handler);
+  }
+
+  /** One turn of the VMM's main loop: every readable fd's handler runs. The guest calls it when it waits. */
+  mainLoop(): void {
+    for (const [fd, handler] of this.fdHandlers) if (this.vmm.poll(fd, POLLIN) & POLLIN) handler();
   }
 
   /** The guest registers its handler for an interrupt line ("dmar-fault"). */
