@@ -38,9 +38,11 @@ const d = statsDelta(vm.stats, before);
 assert.deepEqual(d.vmExits, { 'mmio-write:intel-iommu:IQT_REG': 1 });
 assert.deepEqual(d.hostIoctls, { IOMMU_HWPT_INVALIDATE: 1 });
 
-// After the unmap the device is refused: the DMA faults, nothing is written, the guest sees its own IOVA.
+// After the unmap the device is refused: the DMA faults, nothing is written, the guest sees its own IOVA,
+// in the device's completion record and (iommu-lab fault extension) in the vIOMMU's fault recording register.
 assert.equal(g.memfill(undefined, iova, 64, 0n), false);
 assert.equal(g.dmaFaults.at(-1)?.iova, BigInt(iova));
+assert.deepEqual(g.faults.at(-1), { sid: 0x18, pasid: -1, addr: BigInt(iova), reason: 0x71, reasonName: 'SM: Present bit in first-level paging entry is clear', type: 'write' });
 
 // The guest's debugfs view of the device: its context and PASID entry, then its first-stage table.
 assert.match(g.dump(), /Device 0000:00:03\.0 with pasid 0 @0x[0-9a-f]+/);
