@@ -12,15 +12,6 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
-/** Populated page indexes of an object, ascending (they are populated in order, so rarely sorted here). */
-function sortedIndexes(obj: MirrorObject): number[] {
-  const idx = [...obj.populated.keys()];
-  for (let i = 1; i < idx.length; i++) {
-    if (idx[i]! < idx[i - 1]!) return idx.sort((a, b) => a - b);
-  }
-  return idx;
-}
-
 /** Counters of the coherence work (pages copied each way). */
 export interface CoherenceStats {
   refreshed: number;
@@ -36,11 +27,11 @@ export class Coherence {
     private readonly mem: PhysMem,
   ) {}
 
-  /** A read-only view of a frame's bytes (no copy). */
-  private frame(pfn: number): Uint8Array {
+  /** A read-only view of `count` consecutive frames in one PhysMem chunk (no copy). */
+  private frames(pfn: number, count = 1): Uint8Array {
     const pa = pfn * PAGE_SIZE;
     const c = this.mem.chunks32[pa >>> PHYS_CHUNK_SHIFT]!;
-    return new Uint8Array(c.buffer, c.byteOffset + (pa & CHUNK_MASK), PAGE_SIZE);
+    return new Uint8Array(c.buffer, c.byteOffset + (pa & CHUNK_MASK), count * PAGE_SIZE);
   }
 
   /** A page read from the real process: its frame takes the bytes when they changed. */
@@ -57,27 +48,16 @@ export class Coherence {
     for (const mm of mms) mm.sync();
     for (const obj of this.registry.objects) {
       if (obj.populated.size === 0) continue;
-      const idx = sortedIndexes(obj);
-      let i = 0;
-      while (i < idx.length) {
-        const first = idx[i]!;
-        const view = obj.viewOf(first);
-        if (!view) {
-          i++;
-          continue;
-        }
-        const limit = view.runEnd(first);
-        let j = i;
-        while (j + 1 < idx.length && idx[j + 1] === idx[j]! + 1 && idx[j + 1]! < limit && j + 1 - i < RUN_PAGES) j++;
-        const n = j - i + 1;
-        const buf = this.run.subarray(0, n * PAGE_SIZE);
-        if (view.readPage(first, buf)) {
-          for (let k = 0; k < n; k++) this.take(obj, first + k, buf.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+      for (const r of obj.runs()) {
+        const view = obj.viewOf(r.first);
+        const buf = this.run.subarray(0, r.count * PAGE_SIZE);
+        if (view && view.runEnd(r.first) >= r.first + r.count && view.readPage(r.first, buf)) {
+          if (same(buf, r.snap)) continue;
+          for (let k = 0; k < r.count; k++) this.take(obj, r.first + k, buf.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
         } else {
           const one = this.run.subarray(0, PAGE_SIZE);
-          for (let k = 0; k < n; k++) if (obj.readReal(first + k, one)) this.take(obj, first + k, one);
+          for (let k = 0; k < r.count; k++) if (obj.readReal(r.first + k, one)) this.take(obj, r.first + k, one);
         }
-        i = j + 1;
       }
     }
     const tmp = this.run.subarray(0, PAGE_SIZE);
@@ -98,13 +78,17 @@ export class Coherence {
   /** After a request: frames the simulated kernel changed go back to their real pages; unpinned pages are dropped. */
   writeback(mms: Iterable<RemoteMm>): void {
     for (const obj of this.registry.objects) {
-      for (const [index, pfn] of obj.populated) {
-        const f = this.frame(pfn);
-        const snap = obj.snapshots.get(index)!;
-        if (same(f, snap)) continue;
-        obj.writeReal(index, f);
-        snap.set(f);
-        this.stats.writtenBack++;
+      if (obj.populated.size === 0) continue;
+      for (const r of obj.runs()) {
+        if (same(this.frames(r.pfn, r.count), r.snap)) continue;
+        for (let k = 0; k < r.count; k++) {
+          const f = this.frames(r.pfn + k);
+          const snap = r.snap.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE);
+          if (same(f, snap)) continue;
+          obj.writeReal(r.first + k, f);
+          snap.set(f);
+          this.stats.writtenBack++;
+        }
       }
     }
     for (const mm of mms) {
@@ -113,7 +97,7 @@ export class Coherence {
         for (const [i, snap] of snaps) {
           const pfn = v.obj.pfn(v.pgoff + i);
           if (pfn === 0) continue;
-          const f = this.frame(pfn);
+          const f = this.frames(pfn);
           if (same(f, snap)) continue;
           mm.writeReal(v.start + i * PAGE_SIZE, f);
           snap.set(f);

@@ -1,8 +1,23 @@
 // Pages of a real process (or a real shared file) given simulated frames while the kernel uses them.
-import { ErrnoError, type FrameAllocator, HUGE_2M_ORDER, MemObject, type MemObjectKind, PAGE_SIZE, type PhysMem } from '@iommu-lab/platform';
+import { ErrnoError, type FrameAllocator, HUGE_2M_ORDER, MemObject, type MemObjectKind, PAGE_SHIFT, PAGE_SIZE, PHYS_CHUNK_SHIFT, type PhysMem } from '@iommu-lab/platform';
 
 /** Pages read from the real process in one go. */
 const MAX_RUN = 256;
+/** Frames per 2 MiB chunk of PhysMem, minus one: a run of frames never crosses a chunk. */
+const CHUNK_PAGES_MASK = (1 << (PHYS_CHUNK_SHIFT - PAGE_SHIFT)) - 1;
+
+/** Consecutive populated pages with consecutive frames (one PhysMem chunk) and one snapshot buffer. */
+export interface PageRun {
+  readonly first: number;
+  readonly count: number;
+  readonly pfn: number;
+  /** The snapshots of all `count` pages, back to back. */
+  readonly snap: Uint8Array;
+}
+
+function finish(r: { first: number; count: number; pfn: number; snap: Uint8Array }): PageRun {
+  return { first: r.first, count: r.count, pfn: r.pfn, snap: new Uint8Array(r.snap.buffer, r.snap.byteOffset, r.count * PAGE_SIZE) };
+}
 
 /** Where a mirrored page's real bytes are: a range of a real address space or a real file. */
 export interface PageView {
@@ -26,6 +41,9 @@ export class MirrorObject extends MemObject {
   readonly views = new Set<PageView>();
   private size: number;
   private refs = 1;
+  /** Bumped whenever the populated set changes (runs() is cached per version). */
+  private version = 0;
+  private runCache: { version: number; runs: PageRun[] } = { version: -1, runs: [] };
   private gone = false;
 
   constructor(
@@ -110,8 +128,41 @@ export class MirrorObject extends MemObject {
       if (!whole && !this.readReal(first + k, snap)) snap.fill(0);
       this.mem.write(pfns[k]! * PAGE_SIZE, snap);
       this.frameOf.set(first + k, pfns[k]!);
+      this.version++;
       this.snapshots.set(first + k, snap);
     }
+  }
+
+  /**
+   * The populated pages as runs of consecutive indexes whose frames are consecutive and whose
+   * snapshots are one buffer, so that coherence reads and compares a run at a time.
+   */
+  runs(): readonly PageRun[] {
+    if (this.runCache.version === this.version) return this.runCache.runs;
+    const idx = [...this.frameOf.keys()].sort((a, b) => a - b);
+    const runs: PageRun[] = [];
+    let cur: { first: number; count: number; pfn: number; snap: Uint8Array } | null = null;
+    for (const i of idx) {
+      const pfn = this.frameOf.get(i)!;
+      const snap = this.snapshots.get(i)!;
+      if (
+        cur &&
+        i === cur.first + cur.count &&
+        pfn === cur.pfn + cur.count &&
+        (pfn & CHUNK_PAGES_MASK) !== 0 &&
+        cur.count < MAX_RUN &&
+        snap.buffer === cur.snap.buffer &&
+        snap.byteOffset === cur.snap.byteOffset + cur.count * PAGE_SIZE
+      ) {
+        cur.count++;
+        continue;
+      }
+      if (cur) runs.push(finish(cur));
+      cur = { first: i, count: 1, pfn, snap };
+    }
+    if (cur) runs.push(finish(cur));
+    this.runCache = { version: this.version, runs };
+    return runs;
   }
 
   /** The view that reaches page `index` (a mapping of it, else the file), or null. */
@@ -149,6 +200,7 @@ export class MirrorObject extends MemObject {
       this.snapshots.delete(index);
     }
     this.frameOf.clear();
+    this.version++;
     this.onRelease(this);
   }
 
@@ -165,6 +217,7 @@ export class MirrorObject extends MemObject {
     for (const [index, pfn] of this.frameOf) {
       if (index < first || index > last) continue;
       this.frameOf.delete(index);
+      this.version++;
       this.snapshots.delete(index);
       this.frames.put(pfn);
     }
@@ -182,6 +235,7 @@ export class MirrorObject extends MemObject {
         const p = this.frameOf.get(index + i);
         if (p === undefined) continue;
         this.frameOf.delete(index + i);
+        this.version++;
         this.snapshots.delete(index + i);
         this.frames.put(p);
       }

@@ -6,6 +6,8 @@ import { preadFull, pwriteFull, tryClose, tryOpen } from './real-io.js';
 import type { MirrorRegistry } from './registry.js';
 
 const SPECIAL = new Set(['[vvar]', '[vvar_vclock]', '[vsyscall]']);
+/** Reads up to this size go through the per-request page cache. */
+const SMALL_READ = 512;
 
 /** A real mapping mirrored over a MirrorObject; it is also how the object reaches the real pages. */
 export class MirrorVma implements Vma, PageView {
@@ -76,6 +78,11 @@ export class RemoteMm extends AddressSpace {
   private generation = 0;
   private syncedGeneration = -1;
   private stale = true;
+  /**
+   * Real pages read during the current request, for the small reads the kernel repeats (the
+   * size field, then the struct): the caller is blocked in the request, so they cannot change.
+   */
+  private readonly pageCache = new Map<number, Uint8Array>();
   private gone = false;
 
   constructor(readonly registry: MirrorRegistry) {
@@ -110,9 +117,10 @@ export class RemoteMm extends AddressSpace {
     return this.mirror;
   }
 
-  /** A new request: mappings may have changed since the last one. */
+  /** A new request: mappings and memory may have changed since the last one. */
   beginRequest(): void {
     this.generation++;
+    this.pageCache.clear();
   }
 
   /** The real process changed its mappings in [start, end) (munmap, MAP_FIXED, mremap): its private pages there are new. */
@@ -289,6 +297,8 @@ export class RemoteMm extends AddressSpace {
   /** copy_from_user / copy_to_user: frames for pages the kernel holds, the real page otherwise. */
   private access(va: number, buf: Uint8Array, write: boolean): void {
     const syscall = write ? 'copy_to_user' : 'copy_from_user';
+    if (!write && buf.length <= SMALL_READ && this.cachedRead(va, buf, syscall)) return;
+    if (write) this.updateCache(va, buf);
     let done = 0;
     let realStart = -1;
     const flushReal = (upTo: number): void => {
@@ -321,6 +331,40 @@ export class RemoteMm extends AddressSpace {
       done += n;
     }
     flushReal(done);
+  }
+
+  /** A small read served from whole real pages read once per request; false when a page the kernel holds is involved. */
+  private cachedRead(va: number, buf: Uint8Array, syscall: string): boolean {
+    let done = 0;
+    while (done < buf.length) {
+      const a = va + done;
+      const v = this.vmaAt(a, false, syscall);
+      const off = a % PAGE_SIZE;
+      if (v.obj.pfn(v.pgoff + Math.floor((a - v.start) / PAGE_SIZE)) !== 0) return false;
+      const page = a - off;
+      let bytes = this.pageCache.get(page);
+      if (!bytes) {
+        bytes = new Uint8Array(PAGE_SIZE);
+        if (!this.readReal(page, bytes)) throw new ErrnoError('EFAULT', syscall, `0x${a.toString(16)} cannot be accessed`);
+        this.pageCache.set(page, bytes);
+      }
+      const n = Math.min(buf.length - done, PAGE_SIZE - off);
+      buf.set(bytes.subarray(off, off + n), done);
+      done += n;
+    }
+    return true;
+  }
+
+  /** A write through to the real pages keeps the request's cached copies current. */
+  private updateCache(va: number, src: Uint8Array): void {
+    if (this.pageCache.size === 0) return;
+    for (let done = 0; done < src.length; ) {
+      const a = va + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(src.length - done, PAGE_SIZE - off);
+      this.pageCache.get(a - off)?.set(src.subarray(done, done + n), off);
+      done += n;
+    }
   }
 
   readReal(va: number, dst: Uint8Array): boolean {
