@@ -68,6 +68,11 @@ int shim_active(void)
 	return shim_env("IOMMU_LAB_BRIDGE") != NULL;
 }
 
+int shim_conn_fd(void)
+{
+	return conn;
+}
+
 int shim_is_client(void)
 {
 	return client;
@@ -132,7 +137,7 @@ static uint64_t memlock(void)
 
 static long request_locked(int op, const void *payload, size_t len, void *data, size_t data_max);
 
-static int connect_locked(long token)
+static int connect_locked(long token, int new_image)
 {
 	const char *path = shim_env("IOMMU_LAB_BRIDGE");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -158,9 +163,13 @@ static int connect_locked(long token)
 	if (daemon)
 		prctl(PR_SET_PTRACER, (unsigned long)atol(daemon), 0, 0, 0);
 	/* HELLO: a forked child claims its token; an exec'ed process learns its simulated descriptors. */
-	uint64_t tok = (uint64_t)token;
+	struct {
+		uint64_t token;
+		uint32_t flags;
+		uint32_t pad;
+	} hello = { (uint64_t)token, new_image ? BRIDGE_HELLO_NEW_IMAGE : 0, 0 };
 	int32_t fds[512];
-	long n = request_locked(BRIDGE_OP_HELLO, &tok, sizeof(tok), fds, sizeof(fds));
+	long n = request_locked(BRIDGE_OP_HELLO, &hello, sizeof(hello), fds, sizeof(fds));
 	if (n < 0)
 		return -1;
 	uint32_t count = (uint32_t)fds[0];
@@ -188,7 +197,7 @@ static long request_locked(int op, const void *payload, size_t len, void *data, 
 		if (conn >= 0)
 			real.close(conn);
 		conn = -1;
-		if (connect_locked(0))
+		if (connect_locked(0, 0))
 			return -ENOSYS;
 	}
 	/* One frame, one send: header, vm events, payload. */
@@ -299,7 +308,7 @@ void shim_after_fork_child(long token)
 		return;
 	}
 	pthread_mutex_lock(&lock);
-	connect_locked(token);
+	connect_locked(token, 0);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -337,6 +346,6 @@ __attribute__((constructor)) static void shim_init(void)
 	if (!shim_active())
 		return;
 	pthread_mutex_lock(&lock);
-	connect_locked(0);
+	connect_locked(0, 1);
 	pthread_mutex_unlock(&lock);
 }

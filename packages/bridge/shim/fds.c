@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <linux/close_range.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,8 @@ int __openat64_2(int dirfd, const char *path, int flags) __attribute__((alias("_
 int close(int fd)
 {
 	shim_resolve();
+	if (fd >= 0 && fd == shim_conn_fd())
+		return 0;
 	if (!shim_is_sim(fd))
 		return real.close(fd);
 	int32_t f = fd;
@@ -312,4 +315,46 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_
 	int ms = ts ? (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000) : -1;
 	int r = sim_poll(fds, n, ms, mask);
 	return r != -2 ? r : real.ppoll(fds, n, ts, mask);
+}
+
+/* closefrom/close_range close simulated descriptors through the daemon first. */
+static void sim_close_range(unsigned int first, unsigned int last)
+{
+	for (unsigned int fd = first; fd <= last && fd < SIMFD_MAX; fd++) {
+		if (!shim_simfd[fd])
+			continue;
+		int32_t f = (int32_t)fd;
+		shim_request(BRIDGE_OP_CLOSE, &f, sizeof(f), NULL, 0);
+		shim_simfd[fd] = 0;
+	}
+}
+
+/* The real close_range, around the daemon connection. */
+static int real_close_range(unsigned int first, unsigned int last, int flags)
+{
+	int c = shim_conn_fd();
+	if (c < 0 || (unsigned int)c < first || (unsigned int)c > last)
+		return (int)syscall(SYS_close_range, first, last, flags);
+	int r = 0;
+	if ((unsigned int)c > first)
+		r = (int)syscall(SYS_close_range, first, (unsigned int)c - 1, flags);
+	if (r == 0 && (unsigned int)c < last)
+		r = (int)syscall(SYS_close_range, (unsigned int)c + 1, last, flags);
+	return r;
+}
+
+int close_range(unsigned int first, unsigned int last, int flags)
+{
+	shim_resolve();
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		sim_close_range(first, last);
+	return real_close_range(first, last, flags);
+}
+
+void closefrom(int lowfd)
+{
+	shim_resolve();
+	unsigned int first = lowfd < 0 ? 0 : (unsigned int)lowfd;
+	sim_close_range(first, ~0U);
+	real_close_range(first, ~0U, 0);
 }

@@ -22,6 +22,9 @@
 #define BRIDGE_OP_HUGETLB 16
 #define BRIDGE_OP_ACCESS 17
 
+/* HELLO flags: the process just loaded a new program image (execve). */
+#define BRIDGE_HELLO_NEW_IMAGE 1
+
 #define BRIDGE_MAX_EVENTS 16
 
 /* Every request starts with this header, then `nevents` vm events, then the op's payload. */

@@ -51,6 +51,8 @@ int shim_is_client(void);
 long shim_request(int op, const void *payload, size_t len, void *data, size_t data_max);
 void shim_vm_event(uintptr_t start, uintptr_t end, int attrs_only);
 void shim_after_fork_child(long token);
+/* The daemon connection's descriptor (the program's close calls leave it alone), or -1. */
+int shim_conn_fd(void);
 const char *shim_env(const char *name);
 
 /* fds.c: which descriptors are simulated. */

@@ -160,7 +160,7 @@ describe('the daemon protocol', () => {
 
     const s = await open();
     const pid = process.pid;
-    expect(await ask(s, encodeRequest(OP.HELLO, pid, new Uint8Array(8)))).toBe(0n);
+    expect(await ask(s, encodeRequest(OP.HELLO, pid, new Uint8Array(16)))).toBe(0n);
     // No simulated descriptors yet: EBADF.
     const ioctl = Buffer.alloc(24);
     expect(await ask(s, encodeRequest(OP.IOCTL, pid, ioctl))).toBe(-9n);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeRequest, encodeReply, encodeRequest, OP, REP_HDR_SIZE, REQ_HDR_SIZE } from './protocol.js';
+import { decodeRequest, encodeReply, encodeRequest, HELLO_NEW_IMAGE, OP, REP_HDR_SIZE, REQ_HDR_SIZE } from './protocol.js';
 import { shimSourceDir } from './shim-build.js';
 
 describe('the wire format', () => {
@@ -11,6 +11,7 @@ describe('the wire format', () => {
     const h = readFileSync(join(shimSourceDir(), 'protocol.h'), 'utf8');
     const defs = Object.fromEntries([...h.matchAll(/#define BRIDGE_OP_(\w+) (\d+)/g)].map((m) => [m[1], Number(m[2])]));
     expect(defs).toEqual(OP);
+    expect(h).toContain(`#define BRIDGE_HELLO_NEW_IMAGE ${HELLO_NEW_IMAGE}\n`);
   });
 
   it('has the struct layout the C compiler gives the shim', () => {

@@ -23,6 +23,9 @@ export const OP = {
 
 export type OpName = keyof typeof OP;
 
+/** HELLO flags: the process just loaded a new program image (execve). */
+export const HELLO_NEW_IMAGE = 1;
+
 /** sizeof(struct bridge_req_hdr): len, op, nevents, pid, tid, cap_eff, memlock. */
 export const REQ_HDR_SIZE = 32;
 /** sizeof(struct bridge_vm_event) */

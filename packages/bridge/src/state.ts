@@ -5,7 +5,7 @@ import { Coherence } from './coherence.js';
 import { TaskFailNth } from './fail-nth.js';
 import { type Call, handlers, ownCapEff } from './handlers.js';
 import { procLife, processAlive } from './proc-maps.js';
-import { decodeRequest, encodeReply, OP, type Request } from './protocol.js';
+import { decodeRequest, encodeReply, HELLO_NEW_IMAGE, OP, type Request } from './protocol.js';
 import { MirrorRegistry } from './registry.js';
 import { RemoteMm } from './remote-mm.js';
 import { RemoteProcess } from './remote-process.js';
@@ -113,7 +113,7 @@ export class BridgeState {
   }
 
   /** HELLO: a new connection. A forked child claims its token; an exec'ed process finds its descriptors. */
-  hello(pid: number, token: number): number[] {
+  hello(pid: number, token: number, newImage: boolean): number[] {
     if (token) {
       const f = this.forks.get(token);
       if (f && f.pid === 0) {
@@ -129,7 +129,7 @@ export class BridgeState {
       return [];
     }
     // The same process after execve: its descriptors stay, its address space is new.
-    p.remoteMm.exec();
+    if (newImage) p.remoteMm.exec();
     return p.openFds;
   }
 
@@ -171,7 +171,8 @@ export class BridgeState {
     this.stats.byOp[req.op] = (this.stats.byOp[req.op] ?? 0) + 1;
     if (req.op === OP.HELLO) {
       const token = Number(req.body.u64());
-      const fds = this.hello(req.pid, token);
+      const flags = req.body.u32();
+      const fds = this.hello(req.pid, token, (flags & HELLO_NEW_IMAGE) !== 0);
       const data = Buffer.alloc(4 + 4 * fds.length);
       data.writeUInt32LE(fds.length, 0);
       fds.forEach((fd, i) => data.writeInt32LE(fd, 4 + 4 * i));

@@ -174,6 +174,8 @@ static void dups(void)
 	int again = iommufd();
 	CHECK(again == fd, "the lowest free number is reused");
 	CHECK(ioas_alloc(again) == 1, "a new context after the last close");
+	closefrom(again);
+	CHECK(iommufd() == again, "closefrom closed it");
 }
 
 /* fork: the child shares the open file; its pins outlive it; its own close leaves the parent's file. */
