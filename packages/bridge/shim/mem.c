@@ -121,7 +121,8 @@ static void register_huge(uintptr_t start, size_t len, int fd)
 static void *huge_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	size_t hlen = (len + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
-	int base = flags & ~(MAP_HUGETLB | MAP_HUGE_BITS);
+	/* MAP_POPULATE would only fault in the ordinary pages: the simulator's huge pages come when pinned. */
+	int base = flags & ~(MAP_HUGETLB | MAP_HUGE_BITS | MAP_POPULATE);
 	if (len == 0 || (off & (HUGE_SIZE - 1))) {
 		errno = EINVAL;
 		return MAP_FAILED;

@@ -101,6 +101,17 @@ describe('MirrorObject', () => {
     expect(host.frames.used).toBe(used);
   });
 
+  it('reads a shared page from its file before any mapping of it', () => {
+    const { o, v } = setup('shmem', 4);
+    const file = new FakeView(4);
+    file.pages[2]!.fill(0x5e);
+    o.file = file;
+    const pfn = o.populate(2);
+    expect(o.mem.u8(pfn * PAGE_SIZE)).toBe(0x5e);
+    expect(v.reads).toBe(0);
+    expect(file.reads).toBe(1);
+  });
+
   it('refuses pages beyond its size and pfnmap pages', () => {
     const { o } = setup('shmem', 4);
     expect(() => o.populate(4)).toThrow(expect.objectContaining({ code: 'EFAULT' }));

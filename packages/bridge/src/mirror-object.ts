@@ -165,22 +165,25 @@ export class MirrorObject extends MemObject {
     return runs;
   }
 
-  /** The view that reaches page `index` (a mapping of it, else the file), or null. */
+  /** The view that reaches page `index` (the file, else a mapping of it), or null. */
   viewOf(index: number): PageView | null {
+    if (this.file !== null && this.file.covers(index)) return this.file;
     for (const v of this.views) if (v.covers(index)) return v;
-    return this.file !== null && this.file.covers(index) ? this.file : null;
+    return null;
   }
 
-  /** The real bytes of page `index` from the first view that has them, else the file. */
+  /** The real bytes of page `index`: from the file when there is one, else from a mapping. */
   readReal(index: number, dst: Uint8Array): boolean {
+    if (this.file !== null && this.file.covers(index) && this.file.readPage(index, dst)) return true;
     for (const v of this.views) if (v.covers(index) && v.readPage(index, dst)) return true;
-    return this.file !== null && this.file.covers(index) && this.file.readPage(index, dst);
+    return false;
   }
 
   /** Writes page `index` back to the real page; a shared page needs only one writer. */
   writeReal(index: number, src: Uint8Array): boolean {
+    if (this.file !== null && this.file.covers(index) && this.file.writePage(index, src)) return true;
     for (const v of this.views) if (v.covers(index) && v.writePage(index, src)) return true;
-    return this.file !== null && this.file.covers(index) && this.file.writePage(index, src);
+    return false;
   }
 
   override resize(npages: number): void {

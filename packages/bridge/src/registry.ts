@@ -1,9 +1,14 @@
 // The mirrored objects of every client: shared ones by inode (one identity across processes), private ones per mm.
 import { type Host, type MemObjectKind, PAGE_SIZE } from '@iommu-lab/platform';
 import { MirrorObject, type PageView } from './mirror-object.js';
+import { fstatSync } from 'node:fs';
 import { fileSize, preadFull, pwriteFull, tryClose, tryOpen } from './real-io.js';
 
-/** A real file (a memfd reopened through /proc/PID/fd/N) as the backing of a shared object. */
+/**
+ * The real file behind a shared object (a memfd reopened through /proc/PID/fd/N, or shared memory
+ * through /proc/PID/map_files): its page cache is the pages' truth whoever writes them, and reading
+ * a hole does not allocate it (a read through /proc/PID/mem would).
+ */
 export class FileView implements PageView {
   constructor(readonly fd: number) {}
   covers(): boolean {
@@ -12,14 +17,18 @@ export class FileView implements PageView {
   runEnd(): number {
     return Infinity;
   }
-  /** Reads from page `index`; bytes past the end of the file read as zero. */
+  /** Reads from page `index`; bytes past the end of the file, and a file with no blocks (all holes), read as zero. */
   readPage(index: number, dst: Uint8Array): boolean {
-    const size = fileSize(this.fd);
-    if (size < 0) return false;
+    let st;
+    try {
+      st = fstatSync(this.fd);
+    } catch {
+      return false;
+    }
     const pos = index * PAGE_SIZE;
     dst.fill(0);
-    if (pos >= size) return true;
-    return preadFull(this.fd, dst.subarray(0, Math.min(dst.length, size - pos)), pos);
+    if (pos >= st.size || st.blocks === 0) return true;
+    return preadFull(this.fd, dst.subarray(0, Math.min(dst.length, st.size - pos)), pos);
   }
   writePage(index: number, src: Uint8Array): boolean {
     const size = fileSize(this.fd);

@@ -212,6 +212,8 @@ export class RemoteMm extends AddressSpace {
     } else if (r.shared && r.inode !== 0) {
       pgoff = r.offset / PAGE_SIZE;
       obj = this.registry.sharedObject(`${r.dev}:${r.inode}`, r.path, pgoff + pages);
+      // Shared memory and memfds: read through the file itself when /proc lets us open it (CAP_SYS_ADMIN).
+      if (obj.kind !== 'file') this.registry.attachFile(obj, `/proc/${this.pid}/map_files/${r.start.toString(16)}-${r.end.toString(16)}`);
     } else {
       const h = this.hugeRanges.find((x) => r.start >= x.start && r.end <= x.end);
       obj = (h ? h.obj : this.privateObj).get();
