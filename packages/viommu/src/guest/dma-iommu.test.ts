@@ -84,4 +84,30 @@ describe('the guest DMA API (dma-iommu.c)', () => {
     r.ram.read64(l2 + (Math.floor(iova / 2 ** 21) % 512) * 8, l4);
     expect(l4[0]).toBe(0);
   });
+
+  it('a 2 MiB leaf over a table left empty by earlier 4 KiB maps frees that table (generic_pt clear_contig)', () => {
+    const r = rig('first', 'strict');
+    // IOVA page 0x200 -> GPA page 0x500 creates a page table under the PDE of IOVA 2..4 MiB; unmapping leaves it empty.
+    expect(r.domain.map(0x200, 0x500, 1, 3)).toBe(false);
+    r.domain.unmap(0x200, 1);
+    const free = r.pages.freePages;
+    expect(r.domain.map(0x200, 0x400, 512, 3)).toBe(true);
+    expect(r.pages.freePages).toBe(free + 1);
+    // A live 4 KiB mapping under the PDE is not replaced (EADDRINUSE).
+    r.domain.unmap(0x200, 512);
+    r.domain.map(0x400, 0x500, 1, 3);
+    expect(() => r.domain.map(0x400, 0x600, 512, 3)).toThrow(/EADDRINUSE/);
+  });
+
+  it('flushes with IH = 0 before the caching-mode flush when a map freed a table level', () => {
+    const flushes: string[] = [];
+    const tags = {
+      flushRange: (_d: DmarDomain, s: number, l: number, ih: boolean) => void flushes.push(`range ${s.toString(16)}-${l.toString(16)} ih=${ih}`),
+      flushRangeNp: (_d: DmarDomain, s: number, l: number) => void flushes.push(`np ${s.toString(16)}-${l.toString(16)}`),
+    } as unknown as GuestCacheTags;
+    const domain = { map: () => true } as unknown as DmarDomain;
+    const api = new GuestDmaApi(domain, tags, 'strict', 2 ** 35);
+    api.map(0x40_0000, 0x20_0000, 'bidirectional');
+    expect(flushes).toEqual(['range ffe00-fffff ih=false', 'np ffe00-fffff']);
+  });
 });

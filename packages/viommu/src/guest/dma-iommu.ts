@@ -61,7 +61,8 @@ export class GuestDmaApi {
     if (pfn < 0) pfn = this.iovad.alloc(len, this.iovad.endPfn);
     if (pfn < 0) throw new RangeError(`out of IOVA space for ${size} bytes`);
     const gpaPfn = (gpa - off) / 4096;
-    this.domain.map(pfn, gpaPfn, pages, dirToProt(dir));
+    // A large leaf that replaced a freed table level: iommu_iotlb_sync with IH = 0 before anything else.
+    if (this.domain.map(pfn, gpaPfn, pages, dirToProt(dir))) this.tags!.flushRange(this.domain, pfn, pfn + pages - 1, false);
     for (let i = 0; i < pages; i++) this.pagesOf.set(pfn + i, gpaPfn + i);
     this.tags!.flushRangeNp(this.domain, pfn, pfn + pages - 1);
     this.maps++;
