@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,16 +116,6 @@ static int recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static uint64_t cap_eff(void)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capget, &hdr, data))
-		return 0;
-	return (uint64_t)data[0].effective | (uint64_t)data[1].effective << 32;
-}
-
 static uint64_t memlock(void)
 {
 	struct rlimit r;
@@ -216,7 +205,7 @@ static long request_locked(int op, const void *payload, size_t len, void *data, 
 	h->nevents = (uint16_t)nev;
 	h->pid = getpid();
 	h->tid = (int32_t)syscall(SYS_gettid);
-	h->cap_eff = cap_eff();
+	h->cap_eff = shim_cap_eff();
 	h->memlock = memlock();
 	memcpy(frame + sizeof(*h), events, evlen);
 	nevents = 0;
@@ -345,6 +334,7 @@ __attribute__((constructor)) static void shim_init(void)
 	shim_resolve();
 	if (!shim_active())
 		return;
+	shim_creds_exec();
 	pthread_mutex_lock(&lock);
 	connect_locked(0, 1);
 	pthread_mutex_unlock(&lock);

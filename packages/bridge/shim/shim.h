@@ -55,6 +55,10 @@ void shim_after_fork_child(long token);
 int shim_conn_fd(void);
 const char *shim_env(const char *name);
 
+/* creds.c: the simulated credentials. */
+uint64_t shim_cap_eff(void);
+void shim_creds_exec(void);
+
 /* fds.c: which descriptors are simulated. */
 extern unsigned char shim_simfd[SIMFD_MAX];
 static inline int shim_is_sim(int fd)

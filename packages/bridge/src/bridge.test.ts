@@ -121,6 +121,17 @@ describe('the bridge serves real processes', () => {
     await until(() => daemon.state.procs.size === 0);
   });
 
+  it('gives the program root credentials of the simulated machine; a capability it drops is dropped there', async () => {
+    let caps: string[] = [];
+    const ran = await run(['caps'], (line, kill) => {
+      if (!line.startsWith('pid ')) return;
+      caps = [...(daemon.state.procs.get(Number(line.slice(4)))?.capabilities ?? [])].sort();
+      kill();
+    });
+    expect(ran.lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(caps).toEqual(['CAP_SYS_ADMIN', 'CAP_SYS_RAWIO', 'CAP_SYS_RESOURCE']);
+  });
+
   it('cleans up after a process that dies holding pins, an access and an iommufd, and keeps serving', async () => {
     const used = host.frames.used;
     const ran = await run(['crash']);

@@ -1,5 +1,5 @@
 // One handler per request: the simulated system call a real process made through the shim.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { ErrnoError, O_CLOEXEC, type OpenFile } from '@iommu-lab/platform';
 import { FailNthFile, failNthOps, failNthTarget, openFailNth } from './fail-nth.js';
 import { readMaps } from './proc-maps.js';
@@ -242,9 +242,3 @@ export const handlers: Record<number, (c: Call) => Outcome> = {
   [OP.HUGETLB]: hugetlb,
   [OP.ACCESS]: access,
 };
-
-/** /proc/self/status CapEff as a bit mask. */
-export function ownCapEff(): bigint {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  return m ? BigInt(`0x${m[1]}`) : 0n;
-}

@@ -6,7 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SOURCES = ['protocol.h', 'shim.h', 'conn.c', 'fds.c', 'mem.c', 'paths.c'];
+const SOURCES = ['protocol.h', 'shim.h', 'conn.c', 'creds.c', 'fds.c', 'mem.c', 'paths.c'];
 export const SHIM_NAME = 'libiommu-lab-bridge.so';
 
 /** packages/bridge/shim, from src/ (tests) or dist/ (the built package). */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { type Capability, ErrnoError, type Host } from '@iommu-lab/platform';
 import { Coherence } from './coherence.js';
 import { TaskFailNth } from './fail-nth.js';
-import { type Call, handlers, ownCapEff } from './handlers.js';
+import { type Call, handlers } from './handlers.js';
 import { procLife, processAlive } from './proc-maps.js';
 import { decodeRequest, encodeReply, HELLO_NEW_IMAGE, OP, type Request } from './protocol.js';
 import { MirrorRegistry } from './registry.js';
@@ -42,8 +42,6 @@ export class BridgeState {
   private readonly tasks = new Map<number, TaskFailNth>();
   private readonly forks = new Map<number, { child: RemoteProcess; parent: number; pid: number }>();
   private nextToken = 1;
-  /** Capabilities the program started with; a capability it drops is dropped in the simulator too. */
-  private readonly initialCaps = ownCapEff();
   private readonly extraPaths: Set<string>;
 
   constructor(
@@ -208,11 +206,10 @@ export class BridgeState {
 
   /** The caller's credentials and unmapped ranges as of this request; returns its descriptors. */
   private prepare(p: RemoteProcess, req: Request): number[] {
+    // The shim keeps the process's capabilities as a root process of the simulated machine has them.
     for (const [name, bit] of CAP_BITS) {
-      const b = BigInt(bit);
-      const dropped = (this.initialCaps >> b) & 1n && !((req.capEff >> b) & 1n);
-      if (dropped) p.capabilities.delete(name);
-      else p.capabilities.add(name);
+      if ((req.capEff >> BigInt(bit)) & 1n) p.capabilities.add(name);
+      else p.capabilities.delete(name);
     }
     p.rlimitMemlock = req.memlock >= U64_MAX ? Infinity : Number(req.memlock);
     for (const e of req.events) {

@@ -9,7 +9,11 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include "uapi.h"
+
+int capget(cap_user_header_t, cap_user_data_t);
+int capset(cap_user_header_t, const cap_user_data_t);
 
 #define PAGE 4096UL
 
@@ -258,6 +262,25 @@ static void crash(void)
 	abort();
 }
 
+/* Credentials: root's in the simulated machine; a dropped capability is dropped for the simulated kernel. */
+static void caps(void)
+{
+	int fd = iommufd();
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	CHECK(capget(&h, d) == 0 && d[0].effective == ~0U && d[0].permitted == ~0U, "every capability, as root");
+	d[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
+	CHECK(capset(&h, d) == 0, "drop CAP_IPC_LOCK from the effective set");
+	CHECK(capget(&h, d) == 0 && !(d[0].effective & (1U << CAP_IPC_LOCK)), "dropped");
+	d[0].permitted = 0;
+	d[0].effective = ~0U;
+	CHECK(capset(&h, d) == -1 && errno == EPERM, "effective beyond permitted: EPERM");
+	ioas_alloc(fd);
+	printf("pid %d\n", getpid());
+	fflush(stdout);
+	pause();
+}
+
 static void execs(char *self)
 {
 	int fd = iommufd();
@@ -290,6 +313,8 @@ int main(int argc, char **argv)
 		failnth();
 	else if (!strcmp(mode, "hugetlb"))
 		hugetlb();
+	else if (!strcmp(mode, "caps"))
+		caps();
 	else if (!strcmp(mode, "crash"))
 		crash();
 	else if (!strcmp(mode, "exec"))
