@@ -100,6 +100,10 @@ describe('the bridge serves real processes', () => {
     expect(daemon.state.stats.byOp[OP.FORK_PREPARE]).toBe(before + 1);
   });
 
+  it('returns descriptors from ioctls as real ones that poll (with real ones) and read reach', async () => {
+    expectClean(await run(['poll']));
+  });
+
   it('serves /proc/self/task/TID/fail-nth from the fault injector', async () => {
     expectClean(await run(['failnth']));
     expect(host.faults.armed).toBe(false);

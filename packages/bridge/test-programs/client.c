@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include "uapi.h"
 
 int capget(cap_user_header_t, cap_user_data_t);
@@ -211,6 +212,27 @@ static void forks(void)
 	CHECK(check_refs(fd, shared, 2 * PAGE, 1) == 0, "pinned once");
 }
 
+/* A descriptor an ioctl returns is a real one: poll sees it with real ones, read() reaches the kernel. */
+static void polls(void)
+{
+	int fd = iommufd();
+	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
+	CHECK(ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa) == 0, "fault queue");
+	int ffd = (int)fa.out_fault_fd;
+	CHECK(fcntl(ffd, F_GETFD) == FD_CLOEXEC, "its descriptor is real and close-on-exec");
+	int p[2];
+	CHECK(pipe(p) == 0 && write(p[1], "x", 1) == 1, "a pipe with data");
+	struct pollfd pf[2] = { { .fd = ffd, .events = POLLIN | POLLOUT }, { .fd = p[0], .events = POLLIN } };
+	CHECK(poll(pf, 2, 0) == 2 && pf[0].revents == POLLOUT && pf[1].revents == POLLIN, "poll: fault queue writable, pipe readable");
+	pf[1].events = 0;
+	pf[0].events = POLLIN;
+	CHECK(poll(pf, 2, 30) == 0 && pf[0].revents == 0, "nothing to read: poll times out");
+	char buf[80]; /* two 40-byte struct iommu_hwpt_pgfault records */
+	CHECK(read(ffd, buf, sizeof(buf)) == 0, "read of an empty fault queue: 0 bytes");
+	CHECK(read(ffd, buf, 50) == -1 && errno == ESPIPE, "not a whole number of records: ESPIPE");
+	CHECK(close(ffd) == 0 && fcntl(ffd, F_GETFD) == -1, "closed");
+}
+
 /* fail-nth: the Nth allocation of the task's next system calls fails. */
 static void failnth(void)
 {
@@ -309,6 +331,8 @@ int main(int argc, char **argv)
 		dups();
 	else if (!strcmp(mode, "forks"))
 		forks();
+	else if (!strcmp(mode, "poll"))
+		polls();
 	else if (!strcmp(mode, "failnth"))
 		failnth();
 	else if (!strcmp(mode, "hugetlb"))

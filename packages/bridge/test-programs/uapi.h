@@ -11,6 +11,7 @@
 #define IOMMU_IOAS_MAP _IO(IOMMUFD_TYPE, 0x85)
 #define IOMMU_IOAS_UNMAP _IO(IOMMUFD_TYPE, 0x86)
 #define IOMMU_OPTION _IO(IOMMUFD_TYPE, 0x87)
+#define IOMMU_FAULT_QUEUE_ALLOC _IO(IOMMUFD_TYPE, 0x8e)
 #define IOMMU_TEST_CMD _IO(IOMMUFD_TYPE, 0x80 + 32)
 
 #define IOMMU_IOAS_MAP_FIXED_IOVA (1 << 0)
@@ -31,6 +32,13 @@ struct iommu_ioas_map {
 	uint64_t user_va;
 	uint64_t length;
 	uint64_t iova;
+};
+
+struct iommu_fault_alloc {
+	uint32_t size;
+	uint32_t flags;
+	uint32_t out_fault_id;
+	uint32_t out_fault_fd;
 };
 
 struct iommu_ioas_unmap {
