@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IoasidAllocator } from './allocator.js';
 import { IOASID_PRIO_CPU, IOASID_PRIO_DEVICE, IOASID_PRIO_IOMMU } from './notifier.js';
-import { errnoOf } from './test-helpers.js';
+import { errnoOf } from '@iommu-lab/platform';
 import { IOASID_MAX, INVALID_IOASID, type IoasidFreeEvent } from './types.js';
 
 interface Svm {

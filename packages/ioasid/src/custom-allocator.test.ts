@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IoasidAllocator } from './allocator.js';
-import { errnoOf } from './test-helpers.js';
+import { errnoOf } from '@iommu-lab/platform';
 import { INVALID_IOASID, type IoasidAllocatorOps } from './types.js';
 
 /** A vIOMMU of a guest: its virtual command interface reaches the host's allocator. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IOASID_PRIO_CPU, IOASID_PRIO_DEVICE, IOASID_PRIO_IOMMU, IOASID_PRIO_LAST, NotifierChain } from './notifier.js';
 import { IoasidSet } from './set.js';
-import { errnoOf } from './test-helpers.js';
+import { errnoOf } from '@iommu-lab/platform';
 import type { IoasidFreeEvent } from './types.js';
 
 const event: IoasidFreeEvent = { id: 5, set: new IoasidSet(0, 1, undefined, new Set([5])), private: null };

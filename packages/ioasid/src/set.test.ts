@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IoasidAllocator } from './allocator.js';
-import { errnoOf } from './test-helpers.js';
+import { errnoOf } from '@iommu-lab/platform';
 
 describe('IOASID sets and quotas', () => {
   it('reserves each quota out of the system capacity and returns it when the set goes', () => {

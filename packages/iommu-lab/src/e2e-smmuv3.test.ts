@@ -25,9 +25,10 @@ import {
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
   VFIO_DEVICE_BIND_IOMMUFD,
 } from '@iommu-lab/iommu-core';
-import { A64PageTable, DmaFault, ErrnoError, type ErrnoName, type PciDevice, type Process, type PtMemory } from '@iommu-lab/platform';
+import { A64PageTable, errnoOf, type PciDevice, type PtMemory } from '@iommu-lab/platform';
 import { describe, expect, it } from 'vitest';
 import { createHost } from './create-host.js';
+import { faults, le64, userBytes } from './__tests__/helpers.js';
 
 const BDF = '0000:03:00.0';
 /** Guest RAM: 64 pages at IPA 1 GiB, which is also their IOVA in the IOAS (the nest parent's stage 2). */
@@ -47,37 +48,9 @@ const CFGI_STE = 0x03n;
 const CFGI_CD = 0x05n;
 const TLBI_NH_VA = 0x12n;
 
-function le64(...v: bigint[]): Uint8Array {
-  const b = new Uint8Array(v.length * 8);
-  v.forEach((x, i) => new DataView(b.buffer).setBigUint64(i * 8, x, true));
-  return b;
-}
 
-function userBytes(proc: Process, bytes: Uint8Array): bigint {
-  const p = proc.mmap(Math.max(4096, bytes.length));
-  proc.memWrite(p, bytes);
-  return p;
-}
 
-function errnoOf(fn: () => void): ErrnoName | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.code;
-    throw e;
-  }
-}
 
-function faults(fn: () => void): boolean {
-  try {
-    fn();
-    return false;
-  } catch (e) {
-    if (e instanceof DmaFault) return true;
-    throw e;
-  }
-}
 
 /** A VMM: /dev/iommu, a bound VFIO device, an IOAS holding guest RAM, a nest-parent S2, a vIOMMU with a vDEVICE, and the guest's CD and stage 1 in its RAM. */
 function vm() {

@@ -27,9 +27,10 @@ import {
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
   VFIO_DEVICE_DETACH_PASID,
 } from '@iommu-lab/iommu-core';
-import { DmaFault, ErrnoError, type ErrnoName, type PciDevice, type Process, type PtMemory, U64_MAX, X86PageTable } from '@iommu-lab/platform';
+import { errnoOf, type PciDevice, type PtMemory, U64_MAX, X86PageTable } from '@iommu-lab/platform';
 import { describe, expect, it } from 'vitest';
 import { createHost } from './create-host.js';
+import { faults, userBytes } from './__tests__/helpers.js';
 
 const BDF = '0000:03:00.0';
 const BDF_ATS = '0000:04:00.0';
@@ -43,31 +44,8 @@ const BUF_B = GPA + 48n * 4096n;
 const GIOVA = 0x20_0000_0000n;
 const RW = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 
-function userBytes(proc: Process, bytes: Uint8Array): bigint {
-  const p = proc.mmap(Math.max(4096, bytes.length));
-  proc.memWrite(p, bytes);
-  return p;
-}
 
-function errnoOf(fn: () => void): ErrnoName | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.code;
-    throw e;
-  }
-}
 
-function faults(fn: () => void): boolean {
-  try {
-    fn();
-    return false;
-  } catch (e) {
-    if (e instanceof DmaFault) return true;
-    throw e;
-  }
-}
 
 /** A VMM's view: /dev/iommu, a bound VFIO device, an IOAS holding guest RAM, and the guest's first-stage table in that RAM. */
 function vm() {

@@ -1,20 +1,7 @@
 import { parseWorkload, workloads } from '@iommu-lab/viommu';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from './cli.js';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './__tests__/helpers.js';
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
-  const error = vi.spyOn(console, 'error').mockImplementation((s: string) => void err.push(s));
-  try {
-    const code = await main(['node', 'iommu-lab', ...args]);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 const VFIO = '-object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0'.split(' ');
 const NESTED = ['-m', '2G', '-M', 'q35', '-device', 'intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48', ...VFIO];
@@ -37,7 +24,7 @@ describe('workload specs', () => {
 
 describe('iommu-lab run / compare / dump', () => {
   it('run --json: the workload phase counts apart from setup; nested strict dma-churn exits once per unmap and never on map', async () => {
-    const r = await run('run', ...NESTED, '--workload', 'dma-churn,iterations=50,flush=strict', '--json');
+    const r = await runCli('run', ...NESTED, '--workload', 'dma-churn,iterations=50,flush=strict', '--json');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j).toMatchObject({ mode: 'nested', viommu: 'intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48', workload: { name: 'dma-churn', flush: 'strict' } });
@@ -49,7 +36,7 @@ describe('iommu-lab run / compare / dump', () => {
   });
 
   it('run in shadow mode: every map and every unmap is an exit and a host ioctl; the summary is readable', async () => {
-    const r = await run('run', ...SHADOW, '--workload', 'dma-churn,iterations=20,flush=strict');
+    const r = await runCli('run', ...SHADOW, '--workload', 'dma-churn,iterations=20,flush=strict');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^mode {6}shadow$/m);
     expect(r.out).toMatch(/VM exits +40 +mmio-write:intel-iommu:IQT_REG 40/);
@@ -58,23 +45,23 @@ describe('iommu-lab run / compare / dump', () => {
   });
 
   it('run stream and mixed move every byte', async () => {
-    const s = JSON.parse((await run('run', ...NESTED, '--workload', 'stream,buffers=4,size=16k,iterations=40', '--json')).out);
+    const s = JSON.parse((await runCli('run', ...NESTED, '--workload', 'stream,buffers=4,size=16k,iterations=40', '--json')).out);
     expect(s.stats).toMatchObject({ dmaOps: 40, dataErrors: 0, dmaFaults: 0 });
-    const m = JSON.parse((await run('run', ...SHADOW, '--workload', 'mixed,iterations=30,maxSize=32k', '--json')).out);
+    const m = JSON.parse((await runCli('run', ...SHADOW, '--workload', 'mixed,iterations=30,maxSize=32k', '--json')).out);
     expect(m.stats).toMatchObject({ dmaOps: 30, dataErrors: 0, dmaFaults: 0 });
   });
 
   it('refuses bad QEMU options as QEMU does, and bad workloads with exit code 2', async () => {
-    const q = await run('run', '-m', '2G', '-M', 'q35', '-device', 'intel-iommu,x-flts=on', ...VFIO, '--workload', 'dma-churn');
+    const q = await runCli('run', '-m', '2G', '-M', 'q35', '-device', 'intel-iommu,x-flts=on', ...VFIO, '--workload', 'dma-churn');
     expect(q.code).toBe(1);
     expect(q.err).toMatch(/intel-iommu,x-flts=on: x-flts is only available in scalable mode/);
-    const w = await run('run', ...NESTED, '--workload', 'dma-churn,bogus=1');
+    const w = await runCli('run', ...NESTED, '--workload', 'dma-churn,bogus=1');
     expect(w.code).toBe(2);
     expect(w.err).toMatch(/has no key "bogus"/);
   });
 
   it('compare prints the four columns and the shadow/nested ratios', async () => {
-    const r = await run('compare', '--workload', 'dma-churn,iterations=40');
+    const r = await runCli('compare', '--workload', 'dma-churn,iterations=40');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/shadow strict +shadow lazy +nested strict +nested lazy/);
     expect(r.out).toMatch(/^VM exits +80 +\d+ +40 +\d+$/m);
@@ -83,7 +70,7 @@ describe('iommu-lab run / compare / dump', () => {
   });
 
   it('dump shows the guest tables and the host tables of the device, both stages', async () => {
-    const r = await run('dump', ...NESTED, '--buffers', '1', '--max-rows', '3');
+    const r = await runCli('dump', ...NESTED, '--buffers', '1', '--max-rows', '3');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/# guest: intel-iommu, device vfio0 \(guest RID 0x0018\)/);
     expect(r.out).toMatch(/Device 0000:00:03\.0 with pasid 0/);

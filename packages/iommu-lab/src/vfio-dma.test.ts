@@ -22,10 +22,11 @@ import {
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
   VFIO_DEVICE_DETACH_PASID,
 } from '@iommu-lab/iommu-core';
-import { DmaFault, type PciDevice, type Process } from '@iommu-lab/platform';
+import { type PciDevice, type Process } from '@iommu-lab/platform';
 import { IOMMU_HWPT_DATA_SELFTEST, IOMMU_TEST_IOTLB_DEFAULT } from '@iommu-lab/selftest';
 import { describe, expect, it } from 'vitest';
 import { createHost } from './create-host.js';
+import { faults, le64, userBytes } from './__tests__/helpers.js';
 
 const IOVA = 0x100_0000n; // inside every vendor's aperture, including the mock's (MOCK_APERTURE_START)
 const LEN = 0x4000;
@@ -43,23 +44,13 @@ interface Rig {
 /** A vendor's nested HWPT over `parent`, and the stage-1 IOVA that reaches the start of the buffer. */
 type NestedRecipe = (r: Rig, parent: number) => { hwpt: number; iova: bigint };
 
-function userData(proc: Process, bytes: Uint8Array): bigint {
-  const p = proc.mmap(4096);
-  proc.memWrite(p, bytes);
-  return p;
-}
 
-function u64s(...v: bigint[]): Uint8Array {
-  const b = new Uint8Array(v.length * 8);
-  v.forEach((x, i) => new DataView(b.buffer).setBigUint64(i * 8, x, true));
-  return b;
-}
 
 const nestedMock: NestedRecipe = (r, parent) => {
   // struct iommu_hwpt_selftest { __u32 iotlb; }
   const data = new Uint8Array(4);
   new DataView(data.buffer).setUint32(0, IOMMU_TEST_IOTLB_DEFAULT, true);
-  const cmd = { dev_id: r.idev, pt_id: parent, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_SELFTEST, data_len: 4, data_uptr: userData(r.proc, data) };
+  const cmd = { dev_id: r.idev, pt_id: parent, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_SELFTEST, data_len: 4, data_uptr: userBytes(r.proc, data) };
   r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, cmd);
   return { hwpt: cmd.out_hwpt_id, iova: IOVA };
 };
@@ -69,8 +60,8 @@ const nestedSmmu: NestedRecipe = (r, parent) => {
   r.proc.ioctl(r.fd, IOMMU_VIOMMU_ALLOC, viommu);
   r.proc.ioctl(r.fd, IOMMU_VDEVICE_ALLOC, { viommu_id: viommu.out_viommu_id, dev_id: r.idev, virt_id: 0x20n });
   // A valid vSTE (bit 0) with Config = 0b100, stage-1 bypass: the guest's IOVA is the IPA.
-  const ste = u64s(0x9n, 0n);
-  const cmd = { dev_id: r.idev, pt_id: viommu.out_viommu_id, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_ARM_SMMUV3, data_len: 16, data_uptr: userData(r.proc, ste) };
+  const ste = le64(0x9n, 0n);
+  const cmd = { dev_id: r.idev, pt_id: viommu.out_viommu_id, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_ARM_SMMUV3, data_len: 16, data_uptr: userBytes(r.proc, ste) };
   r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, cmd);
   return { hwpt: cmd.out_hwpt_id, iova: IOVA };
 };
@@ -84,18 +75,18 @@ const nestedVtd: NestedRecipe = (r, parent) => {
   const tables = r.proc.mmap(4 * 4096);
   const flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
   r.proc.ioctl(r.fd, IOMMU_IOAS_MAP, { flags, ioas_id: r.ioas, user_va: tables, length: 4n * 4096n, iova: FS_TABLES });
-  const entry = (gpa: bigint) => u64s(gpa | 0x27n); // P | R/W | U/S | A
+  const entry = (gpa: bigint) => le64(gpa | 0x27n); // P | R/W | U/S | A
   const at = (table: number, index: bigint) => tables + BigInt(table * 4096) + index * 8n;
   r.proc.memWrite(at(0, (GUEST_IOVA >> 39n) & 511n), entry(FS_TABLES + 0x1000n));
   r.proc.memWrite(at(1, (GUEST_IOVA >> 30n) & 511n), entry(FS_TABLES + 0x2000n));
   r.proc.memWrite(at(2, (GUEST_IOVA >> 21n) & 511n), entry(FS_TABLES + 0x3000n));
-  for (let i = 0n; i < 4n; i++) r.proc.memWrite(at(3, ((GUEST_IOVA >> 12n) & 511n) + i), u64s((IOVA + i * 4096n) | 0x67n)); // + D
+  for (let i = 0n; i < 4n; i++) r.proc.memWrite(at(3, ((GUEST_IOVA >> 12n) & 511n) + i), le64((IOVA + i * 4096n) | 0x67n)); // + D
   // struct iommu_hwpt_vtd_s1 { __aligned_u64 flags; __aligned_u64 pgtbl_addr; __u32 addr_width; __u32 __reserved; }
   const data = new Uint8Array(24);
   const dv = new DataView(data.buffer);
   dv.setBigUint64(8, FS_TABLES, true);
   dv.setUint32(16, 48, true);
-  const cmd = { dev_id: r.idev, pt_id: parent, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_VTD_S1, data_len: 24, data_uptr: userData(r.proc, data) };
+  const cmd = { dev_id: r.idev, pt_id: parent, out_hwpt_id: 0, data_type: IOMMU_HWPT_DATA_VTD_S1, data_len: 24, data_uptr: userBytes(r.proc, data) };
   r.proc.ioctl(r.fd, IOMMU_HWPT_ALLOC, cmd);
   return { hwpt: cmd.out_hwpt_id, iova: GUEST_IOVA };
 };
@@ -129,15 +120,6 @@ function dmaLands(r: Rig, iova: bigint, pasid?: number, base = IOVA): boolean {
   return Buffer.from(r.proc.memRead(r.buf + (iova - base), 24)).equals(bytes);
 }
 
-function faults(fn: () => void): boolean {
-  try {
-    fn();
-    return false;
-  } catch (e) {
-    if (e instanceof DmaFault) return true;
-    throw e;
-  }
-}
 
 describe.each(models)('VFIO device DMA through $model', ({ model, nested }) => {
   it('is blocked before the attach, lands in the buffer once attached to the IOAS, and faults outside it writing nothing', () => {

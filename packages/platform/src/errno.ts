@@ -82,3 +82,14 @@ export function isErrnoError(e: unknown, code?: ErrnoName): e is ErrnoError {
 export function fail(code: ErrnoName, detail?: string, syscall = 'ioctl'): never {
   throw new ErrnoError(code, syscall, detail);
 }
+
+/** The errno name `call` fails with, or 'ok' when it returns; any other exception propagates (for tests and tools). */
+export function errnoOf(call: () => unknown): ErrnoName | 'ok' {
+  try {
+    call();
+  } catch (e) {
+    if (e instanceof ErrnoError) return e.code;
+    throw e;
+  }
+  return 'ok';
+}

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError } from './errno.js';
+import { errnoOf as errno } from './errno.js';
 import { Host } from './host.js';
 import { O_RDONLY, O_RDWR } from './vfs.js';
 
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('/proc/self/exe', () => {
   it('opens read-only only (ETXTBSY for writing) and maps the shared image', () => {

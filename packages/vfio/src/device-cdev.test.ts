@@ -10,20 +10,11 @@ import {
   VFIO_TYPE,
   VFIO_BASE,
 } from '@iommu-lab/iommu-core';
-import { ErrnoError, type Host, type Process } from '@iommu-lab/platform';
+import { errnoOf as errno, type Host, type Process } from '@iommu-lab/platform';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FakeIommufd, fakeHost } from './__tests__/fakes.js';
 import { installVfio } from './install.js';
 
-function errno(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** The raw bytes of a struct of u32 words (argsz first). */
 function words(...w: number[]): Uint8Array {

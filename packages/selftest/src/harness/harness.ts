@@ -1,5 +1,5 @@
 // A TypeScript counterpart of tools/testing/selftests/kselftest_harness.h: fixtures, variants, TEST_F, assertions.
-import { type ErrnoName, isErrnoError } from '@iommu-lab/platform';
+import { type ErrnoName, errnoOf as errnoOfCall, isErrnoError } from '@iommu-lab/platform';
 
 /** An ASSERT_* that failed: the test stops. */
 export class AssertionFailed extends Error {
@@ -215,13 +215,8 @@ export function EXPECT_ERRNO(m: Metadata, expected: ErrnoName, call: () => unkno
 
 /** The errno name a call failed with, or null when it succeeded (errno after a C call). */
 export function errnoOf(call: () => unknown): ErrnoName | null {
-  try {
-    call();
-    return null;
-  } catch (e) {
-    if (isErrnoError(e)) return e.code;
-    throw e;
-  }
+  const r = errnoOfCall(call);
+  return r === 'ok' ? null : r;
 }
 
 export function SKIP(reason: string): never {
