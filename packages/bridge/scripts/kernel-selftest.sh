@@ -18,7 +18,10 @@ FLOOR_IOMMUFD=${FLOOR_IOMMUFD:-246}
 FLOOR_FAIL_NTH=${FLOOR_FAIL_NTH:-8}
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
 WORK=${KSELFTEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/iommu-lab/kselftest}
-IOMMU_LAB=${IOMMU_LAB:-node $REPO/packages/iommu-lab/dist/bin.js}
+if [[ -z ${IOMMU_LAB:-} ]]; then
+	IOMMU_LAB="node $REPO/packages/iommu-lab/dist/bin.js"
+	[[ -f $REPO/packages/iommu-lab/dist/bin.js ]] || (cd "$REPO" && npx nx run iommu-lab:build >&2)
+fi
 
 mkdir -p "$WORK"
 cd "$WORK"
