@@ -10,5 +10,6 @@ export * from './backends/iommufd.js';
 export * from './vfio/container.js';
 export * from './vfio/vfio-pci.js';
 export * from './intel-iommu/index.js';
+export * from './arm-smmuv3/index.js';
 export * from './guest/index.js';
 export * from './workloads/index.js';
