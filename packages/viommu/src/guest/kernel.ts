@@ -2,9 +2,11 @@
 // table names it at 0xfed90000), gives each assigned device a DMA API and a DSA driver, and checks what DMA did.
 import { PAGE_SIZE } from '@iommu-lab/platform';
 import { DSA_COMP_SUCCESS } from '@iommu-lab/vfio';
+import { VIRT_SMMU_BASE } from '../arm-smmuv3/regs.js';
 import { Q35_HOST_BRIDGE_IOMMU_ADDR } from '../intel-iommu/regs.js';
 import type { Vm, VmDevice } from '../vm/vm.js';
 import { dumpDeviceTranslation } from './debugfs.js';
+import { ArmSmmuGuest } from './arm/smmu.js';
 import { type FlushMode, GuestDmaApi } from './dma-iommu.js';
 import { DSA_COMP_PAGE_FAULT_NOBOF, type DsaResult, IdxdGuestDevice } from './idxd.js';
 import type { GuestDmarFault } from './intel/fault.js';
@@ -26,6 +28,8 @@ export interface GuestDmaFault {
 export class Guest {
   readonly pages: GuestPageAllocator;
   readonly iommu: IntelIommuGuest | null;
+  /** The arm-smmu-v3 driver when the machine has an arm-smmuv3 (the IORT names it). */
+  readonly smmu: ArmSmmuGuest | null;
   readonly flush: FlushMode;
   private readonly apis = new Map<string, GuestDmaApi>();
   private readonly dsa = new Map<string, IdxdGuestDevice>();
@@ -41,6 +45,7 @@ export class Guest {
     const dmar = vm.viommu?.name === 'intel-iommu';
     this.iommu = dmar ? new IntelIommuGuest(vm, this.pages, Q35_HOST_BRIDGE_IOMMU_ADDR) : null;
     this.iommu?.init();
+    this.smmu = vm.viommu?.name === 'arm-smmuv3' ? new ArmSmmuGuest(vm, this.pages, VIRT_SMMU_BASE) : null;
     for (const dev of vm.devices) this.probe(dev);
     this.iommu?.enableTranslation();
     for (const dev of vm.devices) this.dsa.set(dev.vfio.id, new IdxdGuestDevice(dev.vfio.engine, this.apis.get(dev.vfio.id)!, vm.ram, this.pages));
@@ -49,6 +54,7 @@ export class Guest {
   /** The device's default DMA domain and its DMA API (an identity dma-direct without an IOMMU). */
   private probe(dev: VmDevice): void {
     const iommu = this.iommu;
+    if (this.smmu) return void this.apis.set(dev.vfio.id, this.smmu.dmaApi(dev, this.flush));
     if (!iommu) {
       this.apis.set(dev.vfio.id, new GuestDmaApi(null, null, this.flush, 0));
       return;
@@ -132,12 +138,12 @@ export class Guest {
 
   /** The IOMMU faults the guest's DMAR fault handler logged. */
   get faults(): readonly GuestDmarFault[] {
-    return this.iommu?.fault.log ?? [];
+    return this.smmu?.faults ?? this.iommu?.fault.log ?? [];
   }
 
   /** The guest's debugfs view of a device's PASID (0 = RID_PASID): its entries and its page table. */
   dump(id?: string, pasid = 0): string {
-    return dumpDeviceTranslation(this, this.device(id), pasid);
+    return this.smmu ? this.smmu.dump(this.device(id), pasid) : dumpDeviceTranslation(this, this.device(id), pasid);
   }
 
   private account(dev: VmDevice, r: DsaResult): boolean {
