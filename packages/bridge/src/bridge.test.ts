@@ -142,6 +142,12 @@ describe('the bridge serves real processes', () => {
     expect(ran.signal).toBe('SIGABRT');
     await until(() => daemon.state.procs.size === 0);
     expect(host.frames.used).toBe(used);
+    // A second thread is pinning and unpinning when the process dies.
+    const mid = await run(['crash-mid']);
+    expect(mid.signal).toBe('SIGABRT');
+    await until(() => daemon.state.procs.size === 0);
+    expect(host.frames.used).toBe(used);
+    expect(daemon.state.stats.internalErrors).toEqual([]);
     expectClean(await run(['dups']));
   });
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <pthread.h>
 #include "uapi.h"
 
 int capget(cap_user_header_t, cap_user_data_t);
@@ -303,6 +304,34 @@ static void caps(void)
 	pause();
 }
 
+static int busy_fd;
+static uint32_t busy_ioas;
+static void *busy_buf;
+
+static void *busy(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		map_fixed(busy_fd, busy_ioas, busy_buf, 64 * PAGE, MOCK_APERTURE_START);
+		unmap(busy_fd, busy_ioas, MOCK_APERTURE_START, 64 * PAGE);
+	}
+	return NULL;
+}
+
+/* Dies while another thread is in the middle of pinning and unpinning. */
+static void crash_mid(void)
+{
+	busy_fd = iommufd();
+	busy_ioas = ioas_alloc(busy_fd);
+	struct iommu_test_cmd c = { 0 };
+	CHECK(test_cmd(busy_fd, IOMMU_TEST_OP_MOCK_DOMAIN, busy_ioas, &c) == 0, "mock domain");
+	busy_buf = mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, busy, NULL);
+	usleep(50000);
+	abort();
+}
+
 static void execs(char *self)
 {
 	int fd = iommufd();
@@ -341,6 +370,8 @@ int main(int argc, char **argv)
 		caps();
 	else if (!strcmp(mode, "crash"))
 		crash();
+	else if (!strcmp(mode, "crash-mid"))
+		crash_mid();
 	else if (!strcmp(mode, "exec"))
 		execs(argv[0]);
 	else if (!strcmp(mode, "after-exec"))
