@@ -1,18 +1,16 @@
 // `iommu-lab compare`: the same workload in shadow and nested mode, strict and lazy, side by side.
 import { writeFileSync } from 'node:fs';
 import { type RunResult, total } from '@iommu-lab/viommu';
+import { NESTED_CMDLINE, SHADOW_CMDLINE } from '@iommu-lab/viommu/bench';
 import { Command } from 'commander';
 import { runOnce } from './run-cmd.js';
 
-const VFIO = '-object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0';
-
 /** The configurations compare runs on the built-in machine's VT-d device (0000:01:00.0). */
 export const COMPARE_CONFIGS: readonly { label: string; qemu: string; flush: 'strict' | 'lazy' }[] = [
-  // The host's default paging domain is first stage (47 bits): a shadowing guest's table must fit, so aw-bits=39.
-  { label: 'shadow strict', qemu: `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,caching-mode=on,aw-bits=39 ${VFIO}`, flush: 'strict' },
-  { label: 'shadow lazy', qemu: `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,caching-mode=on,aw-bits=39 ${VFIO}`, flush: 'lazy' },
-  { label: 'nested strict', qemu: `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48 ${VFIO}`, flush: 'strict' },
-  { label: 'nested lazy', qemu: `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48 ${VFIO}`, flush: 'lazy' },
+  { label: 'shadow strict', qemu: SHADOW_CMDLINE, flush: 'strict' },
+  { label: 'shadow lazy', qemu: SHADOW_CMDLINE, flush: 'lazy' },
+  { label: 'nested strict', qemu: NESTED_CMDLINE, flush: 'strict' },
+  { label: 'nested lazy', qemu: NESTED_CMDLINE, flush: 'lazy' },
 ];
 
 interface Row {

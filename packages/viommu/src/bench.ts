@@ -1,36 +1,21 @@
 // Benchmarks of the issue: 100 000 dma-churn iterations of 4 KiB in nested mode in <= 5 s, and shadow for the ratio.
 // The host comes from the caller (iommu-lab's createHost): the VMM layer cannot build a VT-d host itself.
 import type { BenchCase, Host } from '@iommu-lab/platform';
-import { bootGuest } from './guest/kernel.js';
 import type { FlushMode } from './guest/dma-iommu.js';
 import './intel-iommu/index.js';
-import { Vm } from './vm/vm.js';
+import { dmaChurn } from './workloads/dma-churn.js';
+import { runWorkload } from './workloads/run.js';
 
 const VFIO = '-object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0';
 export const NESTED_CMDLINE = `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48,fs1gp=on ${VFIO}`;
 /** The default host's first-stage auto domain covers 47 bits, so a shadowing guest uses aw-bits=39. */
 export const SHADOW_CMDLINE = `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,caching-mode=on,aw-bits=39 ${VFIO}`;
 
-/** dma-churn: map `size` bytes, let the device fill them, unmap; returns the wall time in ms (boot excluded). */
+/** The dma-churn workload on a fresh VM; returns its wall time in ms (boot excluded), refusing a run with errors. */
 export function dmaChurnMs(host: Host, cmdline: string, flush: FlushMode, iterations: number, size = 4096): number {
-  const vm = new Vm(host, cmdline);
-  try {
-    const g = bootGuest(vm, { flush });
-    const buf = g.alloc(size);
-    const dma = g.dma();
-    const t = performance.now();
-    for (let i = 0; i < iterations; i++) {
-      const iova = dma.map(buf, size, 'from-device');
-      g.memfill(undefined, iova, size, BigInt(i));
-      dma.unmap(iova, size);
-    }
-    g.flushQueue();
-    const ms = performance.now() - t;
-    if (vm.stats.dataErrors || vm.stats.dmaFaults) throw new Error(`dma-churn: ${vm.stats.dataErrors} data errors, ${vm.stats.dmaFaults} faults`);
-    return ms;
-  } finally {
-    vm.shutdown();
-  }
+  const r = runWorkload(host, cmdline, dmaChurn, { name: dmaChurn.name, flush, params: { iterations, size } });
+  if (r.stats.dataErrors || r.stats.dmaFaults) throw new Error(`dma-churn: ${r.stats.dataErrors} data errors, ${r.stats.dmaFaults} faults`);
+  return r.timeMs;
 }
 
 /** The cases for `npm run bench`, on hosts from `makeHost` (the built-in machine: VT-d at 0000:01:00.0). */

@@ -4,7 +4,8 @@ import { benchmarks as smmuv3 } from '@iommu-lab/hw-smmuv3/bench';
 import { benchmarks as vtd } from '@iommu-lab/hw-vtd/bench';
 import { benchmarks as platform } from '@iommu-lab/platform/bench';
 import { benchmarks as selftest } from '@iommu-lab/selftest/bench';
-import { benchmarks as viommu } from './viommu.js';
+import { viommuBenchmarks } from '@iommu-lab/viommu/bench';
+import { createHost } from '../create-host.js';
 
 export interface BenchSuite {
   readonly pkg: string;
@@ -16,5 +17,5 @@ export const suites: readonly BenchSuite[] = [
   { pkg: 'hw-vtd', cases: vtd },
   { pkg: 'hw-smmuv3', cases: smmuv3 },
   { pkg: 'selftest', cases: selftest },
-  { pkg: 'viommu', cases: viommu },
+  { pkg: 'viommu', cases: viommuBenchmarks(() => createHost()) },
 ];
