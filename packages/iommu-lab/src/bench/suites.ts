@@ -1,5 +1,6 @@
 // Every package's benchmark cases, in the order `npm run bench` runs them.
 import type { BenchCase } from '@iommu-lab/platform';
+import { benchmarks as bridge } from '@iommu-lab/bridge/bench';
 import { benchmarks as smmuv3 } from '@iommu-lab/hw-smmuv3/bench';
 import { benchmarks as vtd } from '@iommu-lab/hw-vtd/bench';
 import { benchmarks as platform } from '@iommu-lab/platform/bench';
@@ -18,4 +19,5 @@ export const suites: readonly BenchSuite[] = [
   { pkg: 'hw-smmuv3', cases: smmuv3 },
   { pkg: 'selftest', cases: selftest },
   { pkg: 'viommu', cases: viommuBenchmarks(() => createHost()) },
+  { pkg: 'bridge', cases: bridge },
 ];
