@@ -163,6 +163,32 @@ describe('accel=on: the guest stage 1 nested by the host SMMUv3 through a vIOMMU
     expect([vm.stats.dataErrors, smmu.errors.length]).toEqual([0, 0]);
   });
 
+  it('a 2 MiB block over an emptied table frees the table and flushes the walk (non-leaf TLBI) in the map', () => {
+    const { vm, g } = start(ACCEL(), 'strict');
+    const pages511 = 511 * 4096;
+    const small = g.alloc(pages511);
+    const big = g.alloc(2 ** 21, 2 ** 21);
+    g.fillPattern(big, 2 ** 21, 7);
+    // 511 pages stay mapped at 0xffe00000, just below the completion record's page; 511 more in 4 KiB leaves at
+    // 0xffc00000: DMA through them (the host caches the walk), unmap them: their level-3 table is empty but linked.
+    expect(g.dma().map(g.alloc(pages511), pages511, 'to-device')).toBe(0xffe0_0000);
+    expect(churn(vm, g, small, 0, pages511).iova).toBe(0xffc0_0000);
+    let iova = 0;
+    const map = cost(vm, () => (iova = g.dma().map(big, 2 ** 21, 'bidirectional')));
+    expect(iova).toBe(0xffc0_0000);
+    // The block replaced the level-3 table that held the page: TLBI_NH_VA of 512 pages (SCALE 9), non-leaf, and a sync.
+    expect(map.vmExits).toEqual({ 'mmio-write:arm-smmuv3:CMDQ_PROD': 1 });
+    expect(map.hostIoctls).toEqual({ IOMMU_HWPT_INVALIDATE: 1 });
+    expect(map.guestInvalidations).toEqual({ TLBI_NH_VA: 1, CMD_SYNC: 1 });
+    // The guest's table now has a level-2 block there: its row stops at L2 (0x...f45: block, AttrIndx 1, EL0, ISH, AF, nG).
+    expect(g.dump()).toMatch(/0x00000000ffc00 \|\t0x[0-9a-f]{16}\t0x[0-9a-f]{16}\t0x[0-9a-f]{13}f45\n/);
+    // The device reads through the block, not the freed table: every byte of the 2 MiB arrives.
+    const dst = g.alloc(2 ** 21);
+    const d = g.dma().map(dst, 2 ** 21, 'from-device');
+    expect(g.memmove(undefined, d, iova + 0x1000, 2 ** 21 - 0x1000)).toBe(true);
+    expect([vm.stats.dataErrors, vm.stats.dmaFaults]).toEqual([0, 0]);
+  });
+
   it('with ats=on the ATC is invalidated too, in its own submission after the TLB: two exits, two HWPT_INVALIDATEs', () => {
     const { vm, g, unit, host } = start(ACCEL(',ats=on'), 'strict');
     expect(g.smmu!.masters.get(VSID)!.atsSupported).toBe(true);

@@ -51,6 +51,23 @@ describe('the guest arm-smmu-v3 driver on the emulated unit', () => {
     expect(delta).toEqual({ CFGI_CD: 2, CFGI_STE: 2, PREFETCH_CONFIG: 1, CMD_SYNC: 4 });
   });
 
+  it('without IDR0.MSI completes a CMD_SYNC (CS = SEV) by reading CMDQ_CONS: one more exit per submission', () => {
+    const host = new Host({ memory: 256 * 2 ** 20 });
+    const vm = new Vm(host, '-m 128M -M virt -device arm-smmuv3,primary-bus=pcie.0');
+    (vm.viommu as ArmSmmuV3Device).id.idr[0] &= ~(1 << 13);
+    const smmu = bootGuest(vm).smmu!;
+    expect(smmu.features.msiPoll).toBe(false);
+    const b = new CmdBatch();
+    b.tlbi(0x11, 1, 0);
+    const before = { ...vm.stats.vmExits };
+    smmu.cmdq.issue(b, true);
+    expect(vm.stats.vmExits['mmio-write:arm-smmuv3:CMDQ_PROD']! - before['mmio-write:arm-smmuv3:CMDQ_PROD']!).toBe(1);
+    expect(vm.stats.vmExits['mmio-read:arm-smmuv3:CMDQ_CONS']! - (before['mmio-read:arm-smmuv3:CMDQ_CONS'] ?? 0)).toBe(1);
+    // The sync is CS = SEV (2 << 12) without an MSI address; the unit's CONS passed it
+    expect(vm.ram.u32(smmu.cmdq.q.entry(smmu.cmdq.q.prod - 1))).toBe(0x0fc0_2046);
+    expect([smmu.cmdq.timeouts, smmu.cmdq.q.cons & 0xffff]).toEqual([0, smmu.cmdq.q.prod]);
+  });
+
   it('recovers from an illegal command as Linux does: the GERROR handler turns it into a CMD_SYNC and the queue moves on', () => {
     const { vm, smmu } = boot();
     const b = new CmdBatch();
