@@ -105,6 +105,38 @@ describe('accel=on: the guest stage 1 nested by the host SMMUv3 through a vIOMMU
     expect([vm.stats.dmaOps, vm.stats.dataErrors]).toEqual([600, 0]);
   });
 
+  it('follows a domain replace: blocked (abort STE, old ASID flushed), then a new domain (CD rewritten, new nested HWPT)', () => {
+    const { vm, g, host, smmu, unit } = start(ACCEL(), 'strict');
+    const guest = g.smmu!;
+    const m = guest.masters.get(VSID)!;
+    const buf = g.alloc(4096);
+    const old = g.dma().map(buf, 4096, 'from-device');
+    const detach = cost(vm, () => guest.detachDevice(m));
+    // Stage 1 -> abort: two CFGI_STE steps (abort attached at the first, then again), the old nested HWPT destroyed;
+    // PREFETCH_CONFIG; the ASID nobody uses any more flushed with TLBI_NH_ASID.
+    expect(detach.guestInvalidations).toEqual({ CFGI_STE: 2, PREFETCH_CONFIG: 1, TLBI_NH_ASID: 1, CMD_SYNC: 3 });
+    expect(detach.hostIoctls).toEqual({ VFIO_DEVICE_ATTACH_IOMMUFD_PT: 2, IOMMU_DESTROY: 1, IOMMU_HWPT_INVALIDATE: 1 });
+    expect(detach.vmExits).toEqual({ 'mmio-write:arm-smmuv3:CMDQ_PROD': 4 });
+    expect(vm.devices[0]!.vfio.attachedPt).toBe(smmu.accel!.abortHwpt);
+    const pci = host.device('0000:02:00.0');
+    expect(() => pci.dmaWrite(BigInt(old), Uint8Array.of(1))).toThrow();
+    const d2 = guest.allocDomain();
+    const attach = cost(vm, () => guest.attachDevice(m, d2));
+    // CD 0 gets a new ASID and TTB0: a breaking update (V = 0, the rest, then dword 0), each step CFGI_CD + sync;
+    // then abort -> stage 1 in two CFGI_STE steps: a new nested HWPT from the guest's STE.
+    expect(attach.guestInvalidations).toEqual({ CFGI_CD: 3, CFGI_STE: 2, PREFETCH_CONFIG: 1, CMD_SYNC: 5 });
+    expect(attach.hostIoctls).toEqual({ IOMMU_HWPT_INVALIDATE: 3, VFIO_DEVICE_ATTACH_IOMMUFD_PT: 2, IOMMU_HWPT_ALLOC: 1 });
+    // (The new HWPT may reuse the destroyed one's ID, as iommufd's xarray does.)
+    expect(vm.devices[0]!.vfio.attachedPt).toBe(smmu.accel!.devices.get(VSID)!.s1Hwpt);
+    expect(dumpStream(unit.hw, host.mem, HOST_SID)).toMatch(/V 1 ASID 0x2 T0SZ 16/);
+    // The new domain maps the buffer at a fresh table; the device reaches it, and the old IOVA nowhere.
+    d2.map(0x1_0000, buf / 4096, 1, 3);
+    pci.dmaWrite(0x1_0000_000n, Uint8Array.of(7, 8));
+    expect([...vm.ram.read(buf, 2)]).toEqual([7, 8]);
+    expect(() => pci.dmaWrite(BigInt(old), Uint8Array.of(1))).toThrow();
+    expect(smmu.errors).toEqual([]);
+  });
+
   it('the host TLB is real: a page the guest unmaps without invalidating stays reachable until the TLBI', () => {
     const { vm, g, host } = start(ACCEL(), 'strict');
     const buf = g.alloc(4096);
