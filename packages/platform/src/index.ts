@@ -8,6 +8,7 @@ export * from './frame-allocator.js';
 export * from './mem-object.js';
 export * from './address-space.js';
 export * from './vfs.js';
+export * from './poll-wait.js';
 export * from './memfd.js';
 export * from './proc-self-exe.js';
 export * from './dma-buf.js';

@@ -1,6 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { Host } from './host.js';
-import { DMA_WRITE, DmaFault, type DmaFaultInfo, type DmaTranslator, NO_PASID, parseBdf } from './pci.js';
+import {
+  DMA_ATS,
+  DMA_PRIV,
+  DMA_READ,
+  DMA_WRITE,
+  DmaFault,
+  type DmaFaultInfo,
+  type DmaTranslator,
+  NO_PASID,
+  type PageRequest,
+  type PciDevice,
+  parseBdf,
+  PRG_RESPONSE_INVALID,
+  PRG_RESPONSE_SUCCESS,
+  PRG_RESPONSE_TIMEOUT,
+} from './pci.js';
 
 /** A translator backed by a table of iova page -> frame, recording what it was asked. */
 class TableTranslator implements DmaTranslator {
@@ -72,5 +87,79 @@ describe('PCI devices', () => {
     dev.dmaWrite(0x200000n, Uint8Array.of(7));
     expect(h.mem.u8(0x200000)).toBe(7);
     expect(() => dev.dmaRead(0x400000n, 1)).toThrow(DmaFault);
+  });
+
+  it('asks with DMA_ATS when the device translates through ATS', () => {
+    const h = new Host({ memory: 16 * 2 ** 20, devices: [{ bdf: '0000:01:00.0', ats: true }] });
+    const dev = h.device('0000:01:00.0');
+    const t = new TableTranslator();
+    dev.translator = t;
+    t.map.set(0x10, h.frames.allocFrame());
+    dev.dmaRead(0x10000n, 1, { ats: true });
+    // DMA_READ (1) | DMA_ATS (16)
+    expect(t.asked).toEqual([[0x100, NO_PASID, 0x10, 17]]);
+    expect(DMA_ATS).toBe(16);
+  });
+});
+
+/** A translator that answers page requests: `answer` runs inside pageRequest, as the software chain does. */
+class PriTranslator extends TableTranslator {
+  readonly requests: PageRequest[] = [];
+  answer: ((dev: PciDevice, req: PageRequest) => void) | null = null;
+  pageRequest(dev: PciDevice, req: PageRequest): void {
+    this.requests.push(req);
+    this.answer?.(dev, req);
+  }
+}
+
+describe('PRI page requests', () => {
+  function setup() {
+    const h = new Host({ memory: 16 * 2 ** 20, devices: [{ bdf: '0000:01:00.0', pasidBits: 8, ats: true, pri: true }, { bdf: '0000:02:00.0' }] });
+    const dev = h.device('0000:01:00.0');
+    const t = new PriTranslator();
+    dev.translator = t;
+    return { h, dev, t };
+  }
+
+  it('send one-page groups with the PASID, the access and a new PRGI each time; the response the IOMMU forwards is returned', () => {
+    const { dev, t } = setup();
+    dev.priEnabled = true;
+    t.answer = (d, r) => d.pageResponse(r.prgi, r.pasid, PRG_RESPONSE_SUCCESS);
+    expect(dev.pageRequest(0x7000_1234n, DMA_WRITE, { pasid: 3 })).toBe(PRG_RESPONSE_SUCCESS);
+    t.answer = (d, r) => d.pageResponse(r.prgi, r.pasid, PRG_RESPONSE_INVALID);
+    expect(dev.pageRequest(0x5000n, DMA_READ, { pasid: 3, priv: true })).toBe(PRG_RESPONSE_INVALID);
+    // Page 0x70001 of RID 0x100, PRGI 0 then 1, L set; the second carries DMA_PRIV (8) with the read.
+    expect(t.requests).toEqual([
+      { rid: 0x100, pasid: 3, iovaPfn: 0x70001, access: DMA_WRITE, prgi: 0, last: true },
+      { rid: 0x100, pasid: 3, iovaPfn: 0x5, access: DMA_READ | DMA_PRIV, prgi: 1, last: true },
+    ]);
+    expect([dev.pageRequests, dev.pageResponses]).toEqual([2, 2]);
+  });
+
+  it('time out when no response came back while the request was handled, or one came for another PASID', () => {
+    const { dev, t } = setup();
+    dev.priEnabled = true;
+    expect(dev.pageRequest(0x1000n, DMA_READ, { pasid: 1 })).toBe(PRG_RESPONSE_TIMEOUT);
+    t.answer = (d, r) => d.pageResponse(r.prgi, 2, PRG_RESPONSE_SUCCESS);
+    expect(dev.pageRequest(0x1000n, DMA_READ, { pasid: 1 })).toBe(PRG_RESPONSE_TIMEOUT);
+    // A late response to PRGI 1 does not answer the next request, which has PRGI 2.
+    t.answer = null;
+    dev.pageResponse(1, 1, PRG_RESPONSE_SUCCESS);
+    expect(dev.pageRequest(0x1000n, DMA_READ, { pasid: 1 })).toBe(PRG_RESPONSE_TIMEOUT);
+  });
+
+  it('wrap the PRG index at 9 bits', () => {
+    const { dev, t } = setup();
+    dev.priEnabled = true;
+    for (let i = 0; i < 513; i++) dev.pageRequest(0n, DMA_READ);
+    expect(t.requests.at(-2)!.prgi).toBe(511);
+    expect(t.requests.at(-1)!.prgi).toBe(0);
+    expect(t.requests.at(-1)!.pasid).toBe(NO_PASID);
+  });
+
+  it('refuse a page request from a device without PRI, or with PRI not enabled', () => {
+    const { h, dev } = setup();
+    expect(() => dev.pageRequest(0n, DMA_READ)).toThrow(/PRI disabled/);
+    expect(() => h.device('0000:02:00.0').pageRequest(0n, DMA_READ)).toThrow(/PRI absent/);
   });
 });

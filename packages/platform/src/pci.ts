@@ -7,6 +7,11 @@ export const DMA_READ = 1;
 export const DMA_WRITE = 2;
 export const DMA_EXEC = 4;
 export const DMA_PRIV = 8;
+/**
+ * The device asks through ATS (a Translation Request, PCIe 10.2.2): conditions a page request can resolve
+ * (not present, missing permission) come back to the device as "no access" instead of being recorded as faults.
+ */
+export const DMA_ATS = 16;
 
 /** No PASID on the request (a plain RID request). */
 export const NO_PASID = -1;
@@ -26,6 +31,24 @@ export interface DmaFaultInfo {
   readonly record?: unknown;
 }
 
+/** PRG Response Message codes (PCIe 10.4.2.1), and what the device decides when none arrives. */
+export const PRG_RESPONSE_SUCCESS = 0;
+export const PRG_RESPONSE_INVALID = 1;
+export const PRG_RESPONSE_FAILURE = 0xf;
+export const PRG_RESPONSE_TIMEOUT = -1;
+
+/** A Page Request Message (PCIe 10.4.1): one page of a page request group (PRGI), L on the group's last page. */
+export interface PageRequest {
+  readonly rid: number;
+  /** NO_PASID for a request without a PASID prefix. */
+  readonly pasid: number;
+  readonly iovaPfn: number;
+  /** DMA_READ / DMA_WRITE / DMA_EXEC / DMA_PRIV. */
+  readonly access: number;
+  readonly prgi: number;
+  readonly last: boolean;
+}
+
 /** The hardware side of an IOMMU, as seen by the devices behind it. */
 export interface DmaTranslator {
   /**
@@ -34,6 +57,8 @@ export interface DmaTranslator {
    */
   translate(rid: number, pasid: number, iovaPfn: number, access: number): number;
   lastFault(): DmaFaultInfo;
+  /** PRI: the device sent a page request; the answer comes back through the device's pageResponse(). */
+  pageRequest?(dev: PciDevice, req: PageRequest): void;
 }
 
 /** A DMA that the IOMMU did not allow; nothing of the transfer reached memory. */
@@ -63,6 +88,8 @@ export interface DmaOptions {
   pasid?: number;
   priv?: boolean;
   exec?: boolean;
+  /** Translate through ATS (DMA_ATS) before the access. */
+  ats?: boolean;
 }
 
 /** "0000:01:00.0" -> segment, bus, device, function; throws RangeError naming the bad text. */
@@ -109,8 +136,17 @@ export class PciDevice {
   /** The IOMMU hardware in front of the device; without one, DMA addresses are physical. */
   translator: DmaTranslator | null = null;
   readonly stats: DmaStats = { reads: 0, writes: 0, bytes: 0, faults: 0 };
+  /** PRI Enable in the device's PRI control register, set by the host's IOMMU driver (pci_enable_pri). */
+  priEnabled = false;
+  /** Page requests sent and PRG responses received. */
+  pageRequests = 0;
+  pageResponses = 0;
+  private nextPrgi = 0;
+  /** Responses that arrived, by PRGI: [pasid, code]. */
+  private readonly prgResponses = new Map<number, [number, number]>();
   private readonly tpDma: Tracepoint;
   private readonly tpFault: Tracepoint;
+  private readonly tpPri: Tracepoint;
 
   constructor(
     cfg: PciDeviceConfig,
@@ -132,6 +168,7 @@ export class PciDevice {
     this.iommu = cfg.iommu;
     this.tpDma = trace.point('pci_dma', 'dma');
     this.tpFault = trace.point('pci_dma_fault', 'dma');
+    this.tpPri = trace.point('pci_page_request', 'dma');
   }
 
   /** Reads length bytes at iova; throws DmaFault (and reads nothing) when any page does not translate. */
@@ -154,6 +191,35 @@ export class PciDevice {
     if (this.tpDma.enabled) this.tpDma.emit({ dev: this.bdf, op: 'write', iova: `0x${iova.toString(16)}`, length: bytes.length, pasid: opts.pasid });
   }
 
+  /**
+   * PRI: a one-page group (L = 1) for the page at iova, then the wait for its PRG Response. The model is
+   * single-threaded: the IOMMU and all the software that handles the request (interrupt handlers, and the
+   * processes they wake) run inside translator.pageRequest, so a response that has not arrived when it
+   * returns never will: that is the device's response timeout (PRG_RESPONSE_TIMEOUT).
+   */
+  pageRequest(iova: bigint, access: number, opts: DmaOptions = {}): number {
+    if (!this.pri || !this.priEnabled) throw new RangeError(`device ${this.bdf} cannot send page requests (PRI ${this.pri ? 'disabled' : 'absent'})`);
+    const pasid = opts.pasid ?? NO_PASID;
+    const prgi = this.nextPrgi;
+    this.nextPrgi = (prgi + 1) & 0x1ff;
+    this.prgResponses.delete(prgi);
+    this.pageRequests++;
+    const dir = access & (DMA_READ | DMA_WRITE | DMA_EXEC | DMA_PRIV);
+    const req: PageRequest = { rid: this.rid, pasid, iovaPfn: Number(iova >> 12n), access: dir | (opts.priv ? DMA_PRIV : 0) | (opts.exec ? DMA_EXEC : 0), prgi, last: true };
+    if (this.tpPri.enabled) this.tpPri.emit({ dev: this.bdf, iova: `0x${iova.toString(16)}`, pasid, prgi, access: req.access });
+    this.translator?.pageRequest?.(this, req);
+    const r = this.prgResponses.get(prgi);
+    this.prgResponses.delete(prgi);
+    if (!r || (pasid !== NO_PASID && r[0] !== pasid)) return PRG_RESPONSE_TIMEOUT;
+    return r[1];
+  }
+
+  /** A PRG Response Message the IOMMU forwarded to the device. */
+  pageResponse(prgi: number, pasid: number, code: number): void {
+    this.pageResponses++;
+    this.prgResponses.set(prgi & 0x1ff, [pasid, code]);
+  }
+
   private translateRange(iova: bigint, length: number, dir: number, opts: DmaOptions): number[] {
     if (typeof iova !== 'bigint' || iova < 0n || iova + BigInt(length) > 1n << 64n) throw new RangeError(`bad DMA address ${String(iova)}`);
     if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`bad DMA length ${length}`);
@@ -161,7 +227,7 @@ export class PciDevice {
     if (pasid !== NO_PASID && (!Number.isInteger(pasid) || pasid < 0 || pasid >= 2 ** this.pasidBits)) {
       throw new RangeError(`device ${this.bdf} cannot issue PASID ${pasid} (PASID capability: ${this.pasidBits} bits)`);
     }
-    const access = dir | (opts.priv ? DMA_PRIV : 0) | (opts.exec ? DMA_EXEC : 0);
+    const access = dir | (opts.priv ? DMA_PRIV : 0) | (opts.exec ? DMA_EXEC : 0) | (opts.ats ? DMA_ATS : 0);
     const first = Number(iova >> 12n);
     const last = Number((iova + BigInt(length) - 1n) >> 12n);
     const pfns: number[] = [];
