@@ -11,3 +11,5 @@ export * from './format/fs-pte.js';
 export * from './format/inv-desc.js';
 export * from './format/fault-record.js';
 export * from './format/fault-reasons.js';
+export * from './format/page-request.js';
+export * from './format/vcmd.js';

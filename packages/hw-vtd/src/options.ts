@@ -39,6 +39,10 @@ export interface VtdOptions {
   ssads?: boolean;
   /** ECAP.DT: device-TLBs (ATS). */
   deviceTlb?: boolean;
+  /** ECAP.PRS: page requests (PRI), with the page request queue. */
+  prs?: boolean;
+  /** ECAP.PDS: page-request drain (a wait descriptor's PD). */
+  pds?: boolean;
   /** CAP.PSI: page-selective invalidation. */
   psi?: boolean;
   /** CAP.MAMV: largest address mask of a page-selective IOTLB invalidation. */
@@ -75,6 +79,8 @@ const KINDS: Record<keyof VtdOptions, Kind> = {
   eafs: 'boolean',
   ssads: 'boolean',
   deviceTlb: 'boolean',
+  prs: 'boolean',
+  pds: 'boolean',
   psi: 'boolean',
   mamv: 'integer',
   nd: 'integer',
@@ -117,6 +123,8 @@ export function parseVtdOptions(raw: Readonly<Record<string, unknown>>): Require
     eafs: o.eafs ?? false,
     ssads: o.ssads ?? true,
     deviceTlb: o.deviceTlb ?? true,
+    prs: o.prs ?? true,
+    pds: o.pds ?? o.prs ?? true,
     psi: o.psi ?? true,
     mamv: o.mamv ?? 18,
     nd: o.nd ?? 6,
@@ -166,6 +174,8 @@ export function vtdCapabilities(o: Required<VtdOptions>): { cap: bigint; ecap: b
     c: true,
     qi: true,
     dt: o.deviceTlb,
+    prs: o.prs,
+    pds: o.pds,
     pt: o.passThrough,
     sc: o.snoopControl,
     iro: VTD_IOTLB_REG_OFFSET / 16,

@@ -24,6 +24,7 @@ export function createVtdUnit(host: Host, id: string, options: Readonly<Record<s
   const iommu = new IntelIommu(id, hw, host.mem, host.frames);
   const faults = new DmarFaultHandler(iommu);
   hw.onFaultEvent = () => faults.handle();
+  hw.onPageRequestEvent = () => iommu.prq?.eventThread();
   iommu.init();
   const ops = new IntelIommuOps(iommu, faults);
   return {
@@ -43,6 +44,7 @@ export function createVtdUnit(host: Host, id: string, options: Readonly<Record<s
       'address width': `${o.addressWidth}-bit`,
       PASID: o.pasid ? `${o.pasidBits} bits` : 'no',
       'caching mode': o.cachingMode ? 'on' : 'off',
+      'page requests': o.prs ? 'yes' : 'no',
     }),
   };
 }

@@ -1,5 +1,5 @@
 // struct device_domain_info (kernel intel/iommu.h): what the driver keeps per device.
-import type { IommuDevice } from '@iommu-lab/iommu-core';
+import type { IommuDevice, IommuDomain } from '@iommu-lab/iommu-core';
 import { ErrnoError } from '@iommu-lab/platform';
 import type { DmarDomainBase } from './domain-base.js';
 import type { IntelIommu } from './intel-iommu.js';
@@ -21,6 +21,8 @@ export class DeviceDomainInfo {
   pfsid = 0;
   pasidSupported = false;
   priSupported = false;
+  /** PRI enabled on the device (iommu_enable_pci_pri): it may send page requests. */
+  priEnabled = false;
   pasidTable: PasidTable | null = null;
   /** The domain the RID is attached to (info->domain), null for blocked and identity. */
   domain: DmarDomainBase | null = null;
@@ -39,6 +41,11 @@ export class DeviceDomainInfo {
   get sid(): number {
     return (this.bus << 8) | this.devfn;
   }
+}
+
+/** iopf_for_domain_set: a domain that takes I/O page faults needs the device's PRI enabled (intel_iommu_enable_iopf). */
+export function iopfForDomainSet(domain: IommuDomain, info: DeviceDomainInfo): void {
+  if (domain.iopfHandler && !info.priEnabled) throw new ErrnoError('ENODEV', 'ioctl', `${info.dev.name}: PRI is not enabled, no I/O page faults`);
 }
 
 /** dev_iommu_priv_get. */

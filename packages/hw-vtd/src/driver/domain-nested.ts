@@ -12,7 +12,7 @@ import {
 import { ErrnoError, U64_MAX } from '@iommu-lab/platform';
 import { deviceBlockTranslation } from './block.js';
 import { cacheTagAssignDomain, cacheTagFlushRange, cacheTagUnassignDomain } from './cache-tag.js';
-import { infoOf } from './device-info.js';
+import { infoOf, iopfForDomainSet } from './device-info.js';
 import { DmarDomainBase, removeDevPasid } from './domain-base.js';
 import { type PagingDomain, restoreOld } from './domain-paging.js';
 import { intelPasidSetupNested, intelPasidTearDownEntry, type VtdS1Config } from './pasid.js';
@@ -53,6 +53,7 @@ export class NestedDomain extends DmarDomainBase {
   attachDev(dev: IommuDevice, old: IommuDomain | null): void {
     const info = infoOf(dev);
     this.s2.compatible(info);
+    iopfForDomainSet(this, info);
     deviceBlockTranslation(info);
     try {
       this.attachIommu(info.iommu);
@@ -82,6 +83,7 @@ export class NestedDomain extends DmarDomainBase {
     const info = infoOf(dev);
     if (!info.iommu.pasidSupported) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `${info.iommu.name}: no PASID support`);
     this.s2.compatible(info);
+    iopfForDomainSet(this, info);
     this.addDevPasid(info, pasid);
     try {
       if (old) intelPasidTearDownEntry(info.iommu, info, pasid, false);

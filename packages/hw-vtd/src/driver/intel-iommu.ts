@@ -2,6 +2,8 @@
 import { ErrnoError, type FrameAllocator, type PhysMem } from '@iommu-lab/platform';
 import { capNdoms, VtdCap, type VtdCapFields, VtdEcap, type VtdEcapFields } from '../format/cap.js';
 import * as R from '../format/registers.js';
+import type { DeviceDomainInfo } from './device-info.js';
+import { IntelPrq } from './prq.js';
 import { type DmarRegs, QI_CC_GLOBAL, QI_IOTLB_GLOBAL, QI_PC_GLOBAL, QueuedInvalidation } from './qi.js';
 
 /** FLPT_DEFAULT_DID: first-stage-only and pass-through PASID entries; IDA_START_DID: the first DID a domain gets. */
@@ -20,6 +22,10 @@ export class IntelIommu {
   gcmd = 0;
   rootPfn = -1;
   readonly qi: QueuedInvalidation;
+  /** The page request queue when ECAP.PRS (iommu->prq). */
+  prq: IntelPrq | null = null;
+  /** device_rbtree: ATS-capable devices by RID, for page requests. */
+  readonly devicesByRid = new Map<number, DeviceDomainInfo>();
   private readonly dids: Uint8Array;
 
   constructor(
@@ -68,6 +74,10 @@ export class IntelIommu {
     if (this.sm) this.qi.flushPasidCache(0, QI_PC_GLOBAL, 0);
     this.qi.submitSync([this.qi.iotlbDesc(0, 0n, 0, QI_IOTLB_GLOBAL, false, this.c.dwd)]);
     this.regs.write32(R.DMAR_FECTL_REG, 0);
+    if (this.e.prs) {
+      this.prq = new IntelPrq(this);
+      this.prq.enable();
+    }
     this.enable(R.DMA_GCMD_TE, R.DMA_GSTS_TES);
   }
 

@@ -5,6 +5,8 @@ import {
   type IommuDomain,
   type IommuHwInfo,
   type IommuOps,
+  type IommuPageResponse,
+  type IopfFault,
   type IommuUserData,
   type IommuViommu,
   IOMMU_HW_INFO_TYPE_DEFAULT,
@@ -27,6 +29,7 @@ import { PagingDomain } from './domain-paging.js';
 import type { DmarFaultHandler } from './fault-handler.js';
 import type { IntelIommu } from './intel-iommu.js';
 import { intelPasidAllocTable, intelPasidFreeTable, intelPasidSetupSmContext, intelPasidTeardownSmContext } from './pasid.js';
+import { intelIommuPageResponse } from './prq.js';
 import { blockingDomain, identityDomain } from './static-domains.js';
 import { LabVtdViommu, labVtdViommuAlloc } from './viommu-lab.js';
 import { firstStageGeometry, secondStageGeometry } from './stage-geometry.js';
@@ -61,6 +64,10 @@ export class IntelIommuOps implements IommuOps {
     intelPasidAllocTable(info, devicePasids);
     intelPasidSetupSmContext(info);
     info.atsEnabled = info.atsSupported;
+    // iommu_enable_pci_pri (probe_finalize): PRI needs ATS enabled; a PASID device also asks for PASIDs in responses.
+    info.priEnabled = info.priSupported && info.atsEnabled;
+    if (info.priEnabled) pci.priEnabled = true;
+    if (pci.ats) iommu.devicesByRid.set(info.sid, info);
     dev.priv = info;
     dev.maxPasids = info.pasidSupported ? Math.min(iommu.maxPasids, devicePasids) : 0;
   }
@@ -69,7 +76,14 @@ export class IntelIommuOps implements IommuOps {
     const info = infoOf(dev);
     intelPasidTeardownSmContext(info);
     intelPasidFreeTable(info);
+    if (info.iommu.devicesByRid.get(info.sid) === info) info.iommu.devicesByRid.delete(info.sid);
+    if (info.priEnabled && dev.pci) dev.pci.priEnabled = false;
     dev.priv = undefined;
+  }
+
+  /** intel_iommu_page_response. */
+  pageResponse(dev: IommuDevice, fault: IopfFault, response: IommuPageResponse): void {
+    intelIommuPageResponse(dev, fault, response);
   }
 
   /** intel_iommu_capable. */

@@ -1,7 +1,9 @@
 // Register semantics (VT-d spec 10.4): read-only, write-1-to-clear and command registers over the raw storage.
+import { DMA_PRS_PPR, DMA_PRS_PRO, DMAR_PECTL_REG, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, DMAR_PRS_REG, PQ_OFFSET_MASK } from '../format/page-request.js';
 import * as R from '../format/registers.js';
 import type { FaultRecordingUnit } from './fault-unit.js';
 import type { InvalidationQueue } from './inv-queue.js';
+import type { PageRequestQueue } from './prq.js';
 import type { RegisterFile } from './register-file.js';
 
 /** What register writes ask of the rest of the hardware. */
@@ -28,8 +30,10 @@ export class VtdMmio {
     private readonly ctl: MmioControl,
     private readonly fro: number,
     private readonly iro: number,
+    private readonly prq: PageRequestQueue | null = null,
   ) {
     this.regs64 = new Set([R.DMAR_CAP_REG, R.DMAR_ECAP_REG, R.DMAR_RTADDR_REG, R.DMAR_CCMD_REG, R.DMAR_IQH_REG, R.DMAR_IQT_REG, R.DMAR_IQA_REG, R.DMAR_IQER_REG, iro, iro + 8]);
+    if (prq) for (const r of [DMAR_PQH_REG, DMAR_PQT_REG, DMAR_PQA_REG]) this.regs64.add(r);
     for (let i = 0; i < faults.nfr; i++) {
       this.regs64.add(fro + i * R.FRCD_REG_LEN);
       this.regs64.add(fro + i * R.FRCD_REG_LEN + 8);
@@ -80,6 +84,14 @@ export class VtdMmio {
       case R.DMAR_IQA_REG:
         if (!this.iq.enabled) this.regs.w64(off, v & ~0x7f8n);
         return;
+      case DMAR_PQH_REG:
+      case DMAR_PQT_REG:
+        this.regs.w64(off, v & BigInt(PQ_OFFSET_MASK));
+        return;
+      case DMAR_PQA_REG:
+        // 10.4.33: bits 11:3 are reserved.
+        this.regs.w64(off, v & ~0xff8n);
+        return;
       case this.iro + 8:
         if ((v & R.DMA_TLB_IVT) !== 0n && !this.iq.enabled) this.ctl.iotlbCommand(this.regs.r64(this.iro), v);
         this.regs.w64(off, v & ~R.DMA_TLB_IVT);
@@ -114,6 +126,12 @@ export class VtdMmio {
       }
       case R.DMAR_FECTL_REG:
         this.faults.writeFectl(v);
+        return;
+      case DMAR_PRS_REG:
+        if (this.prq) this.regs.set32(off, v & (DMA_PRS_PPR | DMA_PRS_PRO), false);
+        return;
+      case DMAR_PECTL_REG:
+        this.prq?.writePectl(v);
         return;
       case R.DMAR_ICS_REG:
         if ((v & R.DMA_ICS_IWC) !== 0) this.regs.set32(off, R.DMA_ICS_IWC, false);

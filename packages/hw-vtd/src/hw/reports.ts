@@ -28,9 +28,20 @@ export interface VtdFaultRecordInfo extends VtdFaultDetail {
   recorded: boolean;
 }
 
-export function vtdFaultInfo(reason: number, rid: number, pasid: number, iovaPfn: number, access: number, did: number, recorded: boolean, detail: VtdFaultDetail | null): DmaFaultInfo {
+export function vtdFaultInfo(
+  reason: number,
+  rid: number,
+  pasid: number,
+  iovaPfn: number,
+  access: number,
+  did: number,
+  recorded: boolean,
+  detail: VtdFaultDetail | null,
+  recoverable = false,
+): DmaFaultInfo {
   const record: VtdFaultRecordInfo = { ...(detail ?? { stage: 'request', level: 0 }), sid: rid, did, recorded };
-  return { reason, reasonName: vtdFaultReasonName(reason), address: BigInt(iovaPfn) * 4096n, pasid, access, record };
+  const info = { reason, reasonName: vtdFaultReasonName(reason), address: BigInt(iovaPfn) * 4096n, pasid, access, record };
+  return recoverable ? { ...info, recoverable } : info;
 }
 
 function entryAt(mem: PhysMem, stage: 'first' | 'second', level: number, pa: number): WalkedEntry {

@@ -1,16 +1,18 @@
 // The VT-d remapping hardware unit: registers, caches, the translation of DMA requests, fault recording.
-import { DMA_EXEC, DMA_PRIV, DMA_WRITE, type DmaFaultInfo, type DmaTranslator, type PhysMem, Tracer, type Tracepoint } from '@iommu-lab/platform';
+import { DMA_ATS, DMA_EXEC, DMA_PRIV, DMA_WRITE, type DmaFaultInfo, type DmaTranslator, type PageRequest, type PciDevice, type PhysMem, Tracer, type Tracepoint } from '@iommu-lab/platform';
 import { capMgaw, VtdCap, VtdEcap } from '../format/cap.js';
 import * as FR from '../format/fault-reasons.js';
+import { DMAR_PECTL_REG } from '../format/page-request.js';
 import { PASID_ENTRY_PGTT_PT, PASID_ENTRY_PGTT_SL_ONLY } from '../format/pasid-entry.js';
 import * as R from '../format/registers.js';
-import { CONTEXT_NEGATIVE, ContextCache, CTX_FPD, CTX_PASIDE, CTX_RID_PRIV } from './context-cache.js';
+import { CONTEXT_NEGATIVE, ContextCache, CTX_FPD, CTX_PASIDE, CTX_PRE, CTX_RID_PRIV } from './context-cache.js';
 import { MissingInvalidationDetector } from './detector.js';
 import { EntryLoader } from './entry-loader.js';
 import { FaultRecordingUnit } from './fault-unit.js';
 import { InvalidationQueue } from './inv-queue.js';
 import { VtdMmio } from './mmio.js';
 import { PasidCache, PE_ERE, PE_FPD, PE_SRE } from './pasid-cache.js';
+import { PageRequestQueue } from './prq.js';
 import { RegisterFile } from './register-file.js';
 import { SlotWalk } from './slot-walk.js';
 import { staleReport, type VtdFaultDetail, vtdFaultInfo } from './reports.js';
@@ -34,6 +36,9 @@ export interface VtdCaching {
   pagingStructure: boolean;
 }
 
+/** First-stage conditions a page request resolves: not present, U/S, execute, write and read permission. */
+const RECOVERABLE = new Set([FR.VTD_FR_SM_FS_P, FR.VTD_FR_SM_US, FR.VTD_FR_SM_EXEC, FR.VTD_FR_SM_WRITE, FR.VTD_FR_SM_READ]);
+
 export class VtdHardware implements DmaTranslator {
   readonly cap: bigint;
   readonly ecap: bigint;
@@ -44,6 +49,8 @@ export class VtdHardware implements DmaTranslator {
   readonly tlbs = new VtdTlbs();
   readonly faults: FaultRecordingUnit;
   readonly iq: InvalidationQueue;
+  /** The page request queue (ECAP.PRS), else null. */
+  readonly prq: PageRequestQueue | null;
   readonly mmio: VtdMmio;
   readonly walker: PageWalker;
   readonly detector = new MissingInvalidationDetector();
@@ -65,7 +72,7 @@ export class VtdHardware implements DmaTranslator {
   private readonly tpMiss: Tracepoint;
   private readonly tpStale: Tracepoint;
   private last: DmaFaultInfo | null = null;
-  private readonly f = { reason: 0, rid: 0, pasid: -1, iovaPfn: 0, access: 0, did: -1, recorded: false, detail: null as VtdFaultDetail | null };
+  private readonly f = { reason: 0, rid: 0, pasid: -1, iovaPfn: 0, access: 0, did: -1, recorded: false, recoverable: false, detail: null as VtdFaultDetail | null };
 
   constructor(
     private readonly mem: PhysMem,
@@ -94,7 +101,14 @@ export class VtdHardware implements DmaTranslator {
     this.tpStale = tp('vtd_stale_translation');
     this.faults = new FaultRecordingUnit(this.regs, fro, nfr);
     this.iq = new InvalidationQueue(mem, this.regs, { ctx: this.ctx, pasid: this.pasidCache, tlbs: this.tlbs }, { mamv: cap.mamv, psi: cap.psi }, tp('vtd_inv_desc'));
-    this.mmio = new VtdMmio(this.regs, this.faults, this.iq, this.control(), fro, iro);
+    this.prq = ecap.prs ? new PageRequestQueue(mem, this.regs, tp('vtd_prq_write')) : null;
+    if (this.prq) {
+      // PECTL.IM is set at reset (10.4.35); page group responses leave through the invalidation queue.
+      this.regs.w32(DMAR_PECTL_REG, R.DMA_FECTL_IM);
+      const prq = this.prq;
+      this.iq.onPageResponse = (qw) => prq.respond(qw);
+    }
+    this.mmio = new VtdMmio(this.regs, this.faults, this.iq, this.control(), fro, iro, this.prq);
     this.loader = new EntryLoader(mem, this.cap, this.ecap, this.haw);
     this.walker = new PageWalker(mem, this.tlbs, this.haw, cap.fs1gp, cap.sslps, ecap.dt);
     this.slotWalk = new SlotWalk(this.walker, this.pasidCache, capMgaw(this.cap));
@@ -117,6 +131,11 @@ export class VtdHardware implements DmaTranslator {
   /** The fault event interrupt handler (FEDATA/FEADDR's MSI). */
   set onFaultEvent(fn: (() => void) | null) {
     this.faults.onEvent = fn;
+  }
+
+  /** The page request event interrupt handler (PEDATA/PEADDR's MSI). */
+  set onPageRequestEvent(fn: (() => void) | null) {
+    if (this.prq) this.prq.onEvent = fn;
   }
 
   /** The invalidation completion interrupt handler. */
@@ -239,8 +258,31 @@ export class VtdHardware implements DmaTranslator {
 
   lastFault(): DmaFaultInfo {
     const f = this.f;
-    this.last ??= vtdFaultInfo(f.reason, f.rid, f.pasid, f.iovaPfn, f.access, f.did, f.recorded, f.detail);
+    this.last ??= vtdFaultInfo(f.reason, f.rid, f.pasid, f.iovaPfn, f.access, f.did, f.recorded, f.detail, f.recoverable);
     return this.last;
+  }
+
+  /**
+   * PRI (7.4.1): a page request needs ECAP.PRS, translation on, and a present context entry with PRE set; a refused
+   * request is a recorded fault (0x47 for PRE clear) that the hardware answers with Invalid Request itself.
+   */
+  pageRequest(dev: PciDevice, req: PageRequest): void {
+    const prq = this.prq;
+    // Without PRS the message goes nowhere and the device times out; with translation off there is nothing to fix.
+    if (!prq) return;
+    if (!this.te) return prq.refuse(dev, req);
+    const rid = req.rid;
+    const pfn = req.iovaPfn;
+    if (this.ctx.lookup(rid) !== 1 && (!this.rtaValid || !this.loader.loadContext(this.rtaPfn, rid, this.ctx, this.cm))) {
+      this.fault(this.rtaValid ? this.loader.reason : FR.VTD_FR_SM_RTA_INVALID, rid, req.pasid, pfn, req.access, -1, false, { stage: 'context', level: 0 });
+      return prq.refuse(dev, req);
+    }
+    const flags = this.ctx.flags[rid]!;
+    if ((flags & CTX_PRE) === 0) {
+      this.fault(FR.VTD_FR_SM_CTX_PRE, rid, req.pasid, pfn, req.access, -1, (flags & CTX_FPD) !== 0, { stage: 'context', level: 0 });
+      return prq.refuse(dev, req);
+    }
+    prq.request(dev, req);
   }
 
   private rootFault(rid: number, pasid: number, iovaPfn: number, access: number): number {
@@ -264,10 +306,13 @@ export class VtdHardware implements DmaTranslator {
     f.iovaPfn = iovaPfn;
     f.access = access;
     f.did = did;
-    f.recorded = !fpd;
+    // An ATS translation request for a page a page request can bring in gets "no access" back, nothing recorded.
+    f.recoverable = (access & DMA_ATS) !== 0 && detail.stage === 'first' && RECOVERABLE.has(reason);
+    f.recorded = !fpd && !f.recoverable;
     f.detail = detail;
     this.last = null;
     if (this.tpFault.enabled) this.tpFault.emit({ reason, rid, pasid, iova: `0x${(iovaPfn * 4096).toString(16)}`, stage: detail.stage, level: detail.level });
+    if (f.recoverable) return -1;
     if (fpd) this.faults.suppressed++;
     else this.faults.record(reason, rid, pasid, iovaPfn, (access & DMA_WRITE) !== 0, (access & DMA_EXEC) !== 0, (access & DMA_PRIV) !== 0);
     return -1;
