@@ -1,4 +1,4 @@
-import { type DmaFaultInfo, DMA_WRITE, Host, NO_PASID, type PciDevice } from '@iommu-lab/platform';
+import { DMA_ATS, type DmaFaultInfo, DMA_WRITE, Host, NO_PASID, type PageRequest, type PciDevice, PRG_RESPONSE_INVALID, PRG_RESPONSE_SUCCESS } from '@iommu-lab/platform';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DsaEngine } from './dma-engine.js';
 import {
@@ -8,6 +8,7 @@ import {
   DSA_OPCODE_MEMMOVE,
   type DsaHwDesc,
   encodeDsaHwDesc,
+  IDXD_OP_FLAG_BOF,
   IDXD_OP_FLAG_CRAV,
   IDXD_OP_FLAG_RCR,
 } from './uapi/idxd.js';
@@ -21,10 +22,13 @@ class PageMap {
   set(pasid: number, iovaPfn: number, pfn: number, rw = true): void {
     this.map.set(`${pasid}:${iovaPfn}`, { pfn, rw });
   }
+  readonly accesses: number[] = [];
   translate(_rid: number, pasid: number, iovaPfn: number, access: number): number {
+    this.accesses.push(access);
     const e = this.map.get(`${pasid}:${iovaPfn}`);
     if (e && (e.rw || !(access & DMA_WRITE))) return e.pfn;
-    this.last = { reason: 5, reasonName: 'not mapped', address: BigInt(iovaPfn) * 4096n, pasid, access };
+    // Through ATS a missing page is "no access", which a page request can fix.
+    this.last = { reason: 5, reasonName: 'not mapped', address: BigInt(iovaPfn) * 4096n, pasid, access, recoverable: (access & DMA_ATS) !== 0 || undefined };
     return -1;
   }
   lastFault(): DmaFaultInfo {
@@ -124,5 +128,82 @@ describe('DsaEngine', () => {
     eng.submit(desc({ flags: IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR, completion_addr: 0x17010n }));
     eng.submit(desc({ flags: IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR, completion_addr: 0x30000n }));
     expect(eng.swerr.map((e) => e.fault === null)).toEqual([true, false]);
+  });
+});
+
+describe('DsaEngine block on fault (IDXD_OP_FLAG_BOF) on a PRI device', () => {
+  /** Page requests arrive here; `fix` decides the response and may map the page first, as the software chain would. */
+  class PriMap extends PageMap {
+    readonly requests: PageRequest[] = [];
+    fix: (req: PageRequest) => number = () => PRG_RESPONSE_SUCCESS;
+    pageRequest(dev: PciDevice, req: PageRequest): void {
+      this.requests.push(req);
+      dev.pageResponse(req.prgi, req.pasid, this.fix(req));
+    }
+  }
+
+  function setup(priEnabled = true) {
+    const host = new Host({ memory: 64 * 1024 * 1024, devices: [{ bdf: '0000:01:00.0', pasidBits: 8, ats: true, pri: true }] });
+    const pci = host.device('0000:01:00.0');
+    pci.priEnabled = priEnabled;
+    const map = new PriMap();
+    pci.translator = map;
+    return { host, pci, map, eng: new DsaEngine(pci) };
+  }
+
+  it('sends a page request for each missing page, waits for Success and retries: the whole transfer lands', () => {
+    const { host, map, eng } = setup();
+    map.set(7, 0x80, 0x500);
+    host.mem.write(0x500 * PAGE, new Uint8Array(PAGE).fill(0x5a));
+    // The software side maps the page it was asked for, then answers Success.
+    let next = 0x600;
+    map.fix = (r) => (map.set(r.pasid, r.iovaPfn, next++), PRG_RESPONSE_SUCCESS);
+    const rec = eng.submit(desc({ flags: IDXD_OP_FLAG_BOF, src_addr: 0x80000n, dst_addr: 0x90800n, xfer_size: PAGE }), { pasid: 7 });
+    expect(rec).toMatchObject({ status: 1, bytes_completed: PAGE });
+    // Destination pages 0x90 and 0x91 were asked for, for writing, with PASID 7, one group each.
+    expect(map.requests.map((r) => [r.iovaPfn, r.access, r.pasid, r.last])).toEqual([
+      [0x90, DMA_WRITE, 7, true],
+      [0x91, DMA_WRITE, 7, true],
+    ]);
+    expect(host.mem.read(0x600 * PAGE + 0x800, 0x800)).toEqual(new Uint8Array(0x800).fill(0x5a));
+    expect(host.mem.read(0x601 * PAGE, 0x800)).toEqual(new Uint8Array(0x800).fill(0x5a));
+    expect(eng.blockedFaults).toBe(2);
+    // Every access went through ATS (DMA_ATS = 16).
+    expect(map.accesses.every((a) => (a & DMA_ATS) !== 0)).toBe(true);
+  });
+
+  it('reports PAGE_FAULT_IR when software answers Invalid Request, or keeps answering Success without mapping', () => {
+    const { map, eng } = setup();
+    map.set(7, 0x80, 0x500);
+    map.fix = () => PRG_RESPONSE_INVALID;
+    // Status 4 (DSA_COMP_PAGE_FAULT_IR) | 0x80 (on a write); nothing done.
+    expect(eng.submit(desc({ flags: IDXD_OP_FLAG_BOF, src_addr: 0x80000n, dst_addr: 0x90000n, xfer_size: 64 }), { pasid: 7 })).toMatchObject({ status: 0x84, bytes_completed: 0, fault_addr: 0x90000n });
+    map.fix = () => PRG_RESPONSE_SUCCESS;
+    const before = map.requests.length;
+    expect(eng.submit(desc({ flags: IDXD_OP_FLAG_BOF, src_addr: 0x80000n, dst_addr: 0x90000n, xfer_size: 64 }), { pasid: 7 }).status).toBe(0x84);
+    // One request and four retries that each asked again, then it gave up.
+    expect(map.requests.length - before).toBe(4);
+    expect(eng.unresolvedFaults).toBe(2);
+  });
+
+  it('keeps NOBOF semantics without the flag, or with PRI disabled: no page request, status 3, the fault recorded', () => {
+    for (const [flags, pri] of [
+      [0, true],
+      [IDXD_OP_FLAG_BOF, false],
+    ] as const) {
+      const { pci, map, eng } = setup(pri);
+      expect(eng.submit(desc({ flags, src_addr: 0x80000n, dst_addr: 0x90000n, xfer_size: 64 }), { pasid: 7 }).status).toBe(3);
+      expect(map.requests).toEqual([]);
+      expect(map.accesses.some((a) => (a & DMA_ATS) !== 0)).toBe(false);
+      expect(pci.stats.faults).toBe(1);
+    }
+  });
+
+  it('blocks on a fault of the completion record too', () => {
+    const { host, map, eng } = setup();
+    map.fix = (r) => (map.set(r.pasid, r.iovaPfn, 0x700), PRG_RESPONSE_SUCCESS);
+    eng.submit(desc({ flags: IDXD_OP_FLAG_BOF | IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR, completion_addr: 0xa0020n, opcode: 0 }), { pasid: 7 });
+    expect(eng.swerr).toEqual([]);
+    expect(decodeDsaCompletionRecord(host.mem.read(0x700 * PAGE + 0x20, 32)).status).toBe(1);
   });
 });

@@ -13,6 +13,8 @@ export const IDXD_OP_FLAG_RCR = 0x0008;
 export const DSA_COMP_NONE = 0x00;
 export const DSA_COMP_SUCCESS = 0x01;
 export const DSA_COMP_PAGE_FAULT_NOBOF = 0x03;
+/** A blocked-on fault whose page request was answered Invalid Request (or not at all). */
+export const DSA_COMP_PAGE_FAULT_IR = 0x04;
 export const DSA_COMP_BAD_OPCODE = 0x10;
 export const DSA_COMP_INVALID_FLAGS = 0x11;
 export const DSA_COMP_XFER_ERANGE = 0x13;
