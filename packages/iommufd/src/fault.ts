@@ -10,7 +10,7 @@ import {
   IOMMU_PAGE_RESP_SUCCESS,
   type IopfGroup,
 } from '@iommu-lab/iommu-core';
-import { ErrnoError, type OpenFile, type StructType } from '@iommu-lab/platform';
+import { ErrnoError, type OpenFile, type StructType, wakeUp } from '@iommu-lab/platform';
 import type { IommufdAttachHandle, IommufdDevice } from './device.js';
 import { checkWholeRecords, eventqFops, eventqInstall, IommufdEventq } from './eventq.js';
 import type { HwptFault, IommufdHwpt } from './hw-pagetable.js';
@@ -51,6 +51,7 @@ export class IommufdFault extends IommufdEventq implements FaultObject, HwptFaul
     return (group) => {
       this.handleAt.set(group, handlePasid(group));
       this.deliver.push(group);
+      wakeUp(this.file);
     };
   }
 
