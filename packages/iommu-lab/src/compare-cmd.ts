@@ -1,7 +1,7 @@
 // `iommu-lab compare`: the same workload in shadow and nested mode, strict and lazy, side by side.
 import { writeFileSync } from 'node:fs';
 import { type RunResult, total } from '@iommu-lab/viommu';
-import { NESTED_CMDLINE, SHADOW_CMDLINE } from '@iommu-lab/viommu/bench';
+import { NESTED_CMDLINE, SHADOW_CMDLINE, SMMU_NESTED_CMDLINE } from '@iommu-lab/viommu/bench';
 import { Command } from 'commander';
 import { runOnce } from './run-cmd.js';
 
@@ -11,6 +11,14 @@ export const COMPARE_CONFIGS: readonly { label: string; qemu: string; flush: 'st
   { label: 'shadow lazy', qemu: SHADOW_CMDLINE, flush: 'lazy' },
   { label: 'nested strict', qemu: NESTED_CMDLINE, flush: 'strict' },
   { label: 'nested lazy', qemu: NESTED_CMDLINE, flush: 'lazy' },
+];
+
+/** --vendors: the two nested paths side by side (VT-d x-flts, SMMUv3 accel), strict and lazy. */
+export const VENDOR_CONFIGS: readonly { label: string; qemu: string; flush: 'strict' | 'lazy' }[] = [
+  { label: 'VT-d strict', qemu: NESTED_CMDLINE, flush: 'strict' },
+  { label: 'VT-d lazy', qemu: NESTED_CMDLINE, flush: 'lazy' },
+  { label: 'SMMUv3 strict', qemu: SMMU_NESTED_CMDLINE, flush: 'strict' },
+  { label: 'SMMUv3 lazy', qemu: SMMU_NESTED_CMDLINE, flush: 'lazy' },
 ];
 
 interface Row {
@@ -76,16 +84,18 @@ export function compareSvg(labels: readonly string[], results: readonly RunResul
 
 export function compareCommand(loadSpec: (file?: string) => unknown, print: (s: string) => void): Command {
   return new Command('compare')
-    .description('run one workload in shadow and nested mode, strict and lazy, on the host\'s VT-d device, and print the table')
+    .description("run one workload in shadow and nested mode, strict and lazy, on the host's VT-d device (--vendors: VT-d and SMMUv3 nested), and print the table")
     .option('--workload <spec>', 'NAME[,key=value...] (flush is set per column)', 'dma-churn,iterations=2000,size=4096')
     .option('--svg <file>', 'also write a bar chart as SVG')
+    .option('--vendors', 'compare the nested paths of VT-d (x-flts) and SMMUv3 (accel) instead of shadow and nested')
     .option('--json', 'print the four runs as JSON')
     .option('--spec <file>', 'host spec JSON file (the built-in default machine without one)')
-    .action((opts: { workload: string; svg?: string; json?: boolean; spec?: string }) => {
+    .action((opts: { workload: string; svg?: string; json?: boolean; spec?: string; vendors?: boolean }) => {
       const spec = loadSpec(opts.spec);
       const base = opts.workload.split(',').filter((kv) => !kv.startsWith('flush=')).join(',');
-      const results = COMPARE_CONFIGS.map((c) => runOnce(spec, c.qemu.split(' '), `${base},flush=${c.flush}`));
-      const labels = COMPARE_CONFIGS.map((c) => c.label);
+      const configs = opts.vendors ? VENDOR_CONFIGS : COMPARE_CONFIGS;
+      const results = configs.map((c) => runOnce(spec, c.qemu.split(' '), `${base},flush=${c.flush}`));
+      const labels = configs.map((c) => c.label);
       if (opts.svg) writeFileSync(opts.svg, compareSvg(labels, results));
       print(opts.json ? JSON.stringify(results.map((r, i) => ({ label: labels[i], ...r }))) : formatCompare(labels, results));
     });

@@ -10,7 +10,7 @@ export function hostDump(host: LabHost, bdf: string, pasid = 0, maxRows = Infini
   const dev = host.iommu.findDevice(bdf);
   if (!dev) return `${bdf}: not behind an IOMMU`;
   const hw = dev.unit.hw as unknown;
-  if (hw instanceof SmmuV3) return dumpStream(hw, host.mem, dev.rid, pasid);
+  if (hw instanceof SmmuV3) return dumpStream(hw, host.mem, dev.rid, pasid, { maxLines: maxRows });
   return deviceTranslationStruct(dev.unit as VtdUnit, dev, pasid, maxRows);
 }
 
