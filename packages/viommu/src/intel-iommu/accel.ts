@@ -1,6 +1,7 @@
 // intel_iommu_accel.c: with x-flts the guest's first-stage table is bound to the host as a nested HWPT
 // (IOMMU_HWPT_ALLOC VTD_S1 over the nest parent) and its PASID-based IOTLB invalidations are forwarded.
 import {
+  IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
   IOMMU_VTD_INV_FLAGS_LEAF,
@@ -18,8 +19,12 @@ import { pe, PASID_0 } from './structures.js';
 const inv = new Uint8Array(24);
 const invView = new DataView(inv.buffer);
 
-/** vtd_create_fs_hwpt: the guest PASID entry's first stage as IOMMU_HWPT_DATA_VTD_S1 over the default (parent) HWPT. */
-function createFsHwpt(as: VtdAddressSpace): number {
+/**
+ * vtd_create_fs_hwpt: the guest PASID entry's first stage as IOMMU_HWPT_DATA_VTD_S1 over the default (parent) HWPT;
+ * PASID-capable (IOMMU_HWPT_ALLOC_PASID) when the guest has PASIDs and the device carries them, so that other
+ * PASIDs of the device can be attached beside it.
+ */
+function createFsHwpt(s: VtdState, as: VtdAddressSpace): number {
   const w = as.pcEntry;
   const data = iommu_hwpt_vtd_s1.encode({
     flags: BigInt((pe.sre(w) ? IOMMU_VTD_S1_SRE : 0) | (pe.wpe(w) ? IOMMU_VTD_S1_WPE : 0) | (pe.eafe(w) ? IOMMU_VTD_S1_EAFE : 0)),
@@ -28,7 +33,8 @@ function createFsHwpt(as: VtdAddressSpace): number {
   });
   const dev = as.dev;
   // Over the fault-reporting vIOMMU when the host has the iommu-lab extension, else over the nest parent.
-  return dev.vfio.backend.hwptAlloc(dev.vfio.devId, as.labViommuId || dev.defaultHwpt, 0, IOMMU_HWPT_DATA_VTD_S1, data);
+  const flags = s.cfg.pasid && (as.hiod.caps?.maxPasidLog2 ?? 0) > 0 ? IOMMU_HWPT_ALLOC_PASID : 0;
+  return dev.vfio.backend.hwptAlloc(dev.vfio.devId, as.labViommuId || dev.defaultHwpt, flags, IOMMU_HWPT_DATA_VTD_S1, data);
 }
 
 function destroyOldFsHwpt(as: VtdAddressSpace): void {
@@ -38,11 +44,11 @@ function destroyOldFsHwpt(as: VtdAddressSpace): void {
 }
 
 /** vtd_device_attach_iommufd: FS -> a new nested HWPT attached (replacing the old one); PT -> the default HWPT. */
-function attach(as: VtdAddressSpace): void {
+function attach(s: VtdState, as: VtdAddressSpace): void {
   const pgtt = pe.pgtt(as.pcEntry);
   if (pgtt !== PASID_ENTRY_PGTT_FL_ONLY && pgtt !== PASID_ENTRY_PGTT_PT) throw new Error(`Invalid PGTT type ${pgtt}`);
   const dev = as.dev;
-  const hwpt = pgtt === PASID_ENTRY_PGTT_FL_ONLY ? createFsHwpt(as) : dev.defaultHwpt;
+  const hwpt = pgtt === PASID_ENTRY_PGTT_FL_ONLY ? createFsHwpt(s, as) : dev.defaultHwpt;
   try {
     dev.vfio.attach(hwpt);
   } catch (e) {
@@ -70,7 +76,7 @@ export function propagateGuestPasid(s: VtdState, as: VtdAddressSpace, prefix: st
   const tp = s.tp.bind;
   if (tp.enabled) tp.emit({ dev: as.hiod.name, bind: as.pcValid ? `pgtt ${pe.pgtt(as.pcEntry)} fsptptr 0x${pe.fsptptr(as.pcEntry).toString(16)}` : 'detach' });
   try {
-    if (as.pcValid) attach(as);
+    if (as.pcValid) attach(s, as);
     else detach(s, as);
     return null;
   } catch (e) {

@@ -21,6 +21,9 @@ export class VtdAddressSpace {
   /** iommu-lab fault extension: the VT-d vIOMMU the nested HWPTs are allocated over (0: none) and its vEVENTQ fd. */
   labViommuId = 0;
   labEventFd = -1;
+  /** The device's iommufd FAULT queue (vSVA page requests), allocated on the first PASID bind: id and fd. */
+  faultId = 0;
+  faultFd = -1;
   /** The IOMMU memory region is enabled: the container holds the shadow, and the MAP notifier is registered. */
   useIommu = false;
   readonly tree = new IovaTree();

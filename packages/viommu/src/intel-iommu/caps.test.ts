@@ -30,4 +30,11 @@ describe('vtd_cap_init', () => {
     // PASID 40 | PSS 19 << 35
     expect((ecap >> 35n) & 0x3fn).toBe(0x20n | 19n);
   });
+
+  it('svm=on adds PRS, NWFS, PDS, SMPWC and VCS to ECAP', () => {
+    const plain = caps('x-scalable-mode=on,x-flts=on,caching-mode=on,device-iotlb=on,x-pasid-mode=on').ecap;
+    const svm = caps('x-scalable-mode=on,x-flts=on,caching-mode=on,device-iotlb=on,x-pasid-mode=on,svm=on').ecap;
+    // PRS 29, NWFS 33, PDS 42, VCS 44, SMPWC 48
+    expect(svm ^ plain).toBe((1n << 29n) | (1n << 33n) | (1n << 42n) | (1n << 44n) | (1n << 48n));
+  });
 });

@@ -42,6 +42,12 @@ export function vtdCapInit(c: IntelIommuConfig): { cap: bigint; ecap: bigint } {
     sc: c.snoopControl,
     pasid: c.pasid,
     pss: c.pasid ? VTD_ECAP_PSS : 0,
+    // svm: page requests with drain and no write-buffer flushing; SMPWC (Linux's intel_svm_check wants it); VCMD.
+    prs: c.svm,
+    pds: c.svm,
+    nwfs: c.svm,
+    smpwcs: c.svm,
+    vcs: c.svm,
   });
   return { cap: cap!, ecap: ecap! };
 }

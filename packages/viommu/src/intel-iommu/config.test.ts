@@ -32,8 +32,19 @@ describe('intel-iommu properties (vtd_properties, vtd_decide_config)', () => {
     expect(refusal('aw-bits=52')).toBe('Legacy mode: supported values for aw-bits are: 39, 48');
     expect(refusal('x-scalable-mode=on,dma-drain=off')).toBe('Need to set dma_drain for scalable mode');
     expect(refusal('x-pasid-mode=on')).toBe('Need to set scalable mode for PASID');
-    expect(refusal('x-scalable-mode=on,x-pasid-mode=on,device-iotlb=on')).toBe('PASID based device IOTLB is not supported');
     expect(refusal('eim=on')).toBe('eim=on cannot be selected without intremap=on');
+  });
+
+  it('svm (the QEMU ATS/PRI series) needs device-iotlb, x-flts, dma-translation and x-pasid-mode, in its words', () => {
+    const base = 'x-scalable-mode=on,caching-mode=on';
+    expect(refusal(`${base},svm=on`)).toBe('Need to set device IOTLB for svm');
+    expect(refusal(`${base},svm=on,device-iotlb=on`)).toBe('Need to set flts for svm');
+    expect(refusal(`${base},svm=on,device-iotlb=on,x-flts=on,dma-translation=off`)).toBe('Need to set dma-translation for svm');
+    expect(refusal(`${base},svm=on,device-iotlb=on,x-flts=on`)).toBe('Need to set PASID support for svm');
+    // The series drops the old "PASID based device IOTLB is not supported" refusal.
+    const c = intelIommuConfig(opts(`${base},svm=on,device-iotlb=on,x-flts=on,x-pasid-mode=on,x-pasid-quota=8`));
+    expect(c).toMatchObject({ svm: true, pasid: true, deviceIotlb: true, pasidQuota: 8 });
+    expect(intelIommuConfig(opts(base)).pasidQuota).toBe(1000);
   });
 
   it('refuses unknown properties and bad values as qdev does', () => {

@@ -35,6 +35,7 @@ import { labFaultDeliver, labFaultSetup } from './fault-ext.js';
 import { VtdFaultUnit, VTD_FSTS_IQE } from './fault.js';
 import { hostVtdInfo, vtdCheckHiod } from './hiod.js';
 import { VtdInvQueue } from './inv-queue.js';
+import { defineSvmRegs, VtdSvm } from './svm.js';
 import { invHandlers, registerInvalidation } from './reg-inval.js';
 import { contextGlobalInvalidate, pasidCacheReset, pasidCacheSync, PC_GLOBAL, refreshAll } from './invalidate.js';
 import { DMAR_FRCD_REG_OFFSET, DMAR_IOTLB_REG, DMAR_IRTA_REG, DMAR_IVA_REG, DMAR_PMEN_REG, DMAR_REG_SIZE, Q35_HOST_BRIDGE_IOMMU_ADDR, VtdCsr, vtdRegName } from './regs.js';
@@ -58,6 +59,8 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
   readonly csr = new VtdCsr();
   readonly iq: VtdInvQueue;
   readonly fault: VtdFaultUnit;
+  /** svm=on: virtual commands, the page request queue, guest PASID bindings; else null. */
+  readonly svm: VtdSvm | null;
   /** HOST_IOMMU_QUIRK_NESTING_PARENT_BYPASS_RO: the host reported ERRATA_772415_SPR17 (no read-only RAM in the parent). */
   nestingParentBypassRo = false;
 
@@ -80,11 +83,15 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
       contextCacheGen: 1,
       spaces: [],
       errors: [],
+      sva: null,
+      pageFaults: null,
       tp: { bind: vm.host.trace.point('vtd_pasid_bind', 'viommu'), walk: vm.host.trace.point('vtd_page_walk', 'viommu') },
     };
     this.wantNestingParent = cfg.fsts;
     this.fault = new VtdFaultUnit(this.csr, (a, d) => this.interrupt(a, d));
     this.iq = new VtdInvQueue(vm.ram, invHandlers(this.s, () => this.completionEvent()), () => vm.stats, vm.host.trace.point('vtd_inv_desc', 'viommu'));
+    this.iq.pageDrain = cfg.svm;
+    this.svm = cfg.svm ? new VtdSvm(this.s, this.csr, this.fault, (a, d) => this.interrupt(a, d)) : null;
     this.init();
     vm.mmio.add(this);
   }
@@ -119,6 +126,12 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     c.defineQuad(DMAR_FRCD_REG_OFFSET, 0n, 0n, 0n);
     c.defineQuad(DMAR_FRCD_REG_OFFSET + 8, 0n, 0n, 0x8000_0000_0000_0000n);
     c.defineQuad(DMAR_IRTA_REG, 0n, 0xffff_ffff_ffff_f80fn, 0n);
+    defineSvmRegs(c, this.s.cfg.svm);
+  }
+
+  /** vtd_unrealize: the VM goes; with svm its PASID bindings and PASIDs go back to the host. */
+  unrealize(): void {
+    this.svm?.unrealize();
   }
 
   /** vtd_dev_set_iommu_device. */
@@ -166,6 +179,7 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     const lo = Number(value & 0xffff_ffffn);
     this.csr.setLong(off, lo);
     if (size === 8) this.csr.setLong(off + 4, Number((value >> 32n) & 0xffff_ffffn));
+    if (this.svm?.write(off, size)) return;
     switch (off) {
       case DMAR_GCMD_REG:
         return this.gcmdWrite();

@@ -17,6 +17,7 @@ function rig(dw = true) {
     piotlb: (...a) => void calls.push(['piotlb', ...a]),
     pasidCache: (...a) => void calls.push(['pc', ...a]),
     completionEvent: () => void calls.push(['completion']),
+    pageGroupResponse: (...a) => void calls.push(['pgrp', ...a]),
   };
   const stats = emptyStats();
   const iq = new VtdInvQueue(ram, h, () => stats);
@@ -106,5 +107,29 @@ describe('the emulated invalidation queue (vtd_process_inv_desc)', () => {
     // IOTLB PSI: G 3 << 4 = 0x32; qw1 AM 19
     r.put(0x32n, 19n);
     expect(r.iq.fetch()).toBe(false);
+  });
+
+  it('hands a page group response to the unit: RID, PASID (PP), response code, PRGI', () => {
+    const r = rig();
+    // qw0: type 9 | PP (bit 4) | RC 1 << 12 | RID 0x18 << 16 | PASID 7 << 32; qw1: PRGI 5 << 3 | LPIG (bit 2).
+    r.put(0x0000_0007_0018_1019n, 0x2cn, 0n, 0n);
+    // Without PP the PASID field means nothing: -1.
+    r.put(0x0000_0007_0018_0009n, 0x8n, 0n, 0n);
+    expect(r.iq.fetch()).toBe(true);
+    expect(r.calls).toEqual([
+      ['pgrp', 0x18, 7, 1, 5],
+      ['pgrp', 0x18, -1, 0, 1],
+    ]);
+    expect(r.stats.guestInvalidations).toEqual({ 'pgrp-resp': 2 });
+  });
+
+  it('accepts a wait descriptor with PD (page-request drain) only when the unit reports PDS', () => {
+    const r = rig();
+    // Wait: type 5 | SW (bit 5) | PD (bit 7), status data 1 at STATUS.
+    r.put(0x0000_0001_0000_00a5n, BigInt(STATUS));
+    expect(r.iq.fetch()).toBe(false);
+    r.iq.pageDrain = true;
+    expect(r.iq.fetch()).toBe(true);
+    expect(r.ram.u32(STATUS)).toBe(1);
   });
 });

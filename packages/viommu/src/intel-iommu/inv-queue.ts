@@ -17,6 +17,8 @@ export interface InvHandlers {
   pasidCache(g: number, did: number, pasid: number): void;
   /** Wait descriptor with IF: the invalidation completion event. */
   completionEvent(): void;
+  /** Page group response (7.7.1): RID, PASID (-1 when PP is clear), response code, group index. */
+  pageGroupResponse(rid: number, pasid: number, code: number, prgi: number): void;
 }
 
 /** Guest-visible names of descriptor types, for stats.guestInvalidations. */
@@ -58,6 +60,8 @@ export class VtdInvQueue {
   head = 0;
   tail = 0;
   lastDescType = 0;
+  /** ECAP.PDS: a wait descriptor may carry PD (page-request drain, bit 7). */
+  pageDrain = false;
   private readonly d = new Uint32Array(8);
   private readonly e = new Uint32Array(2);
 
@@ -104,7 +108,9 @@ export class VtdInvQueue {
     const rsvd = RSVD[type];
     if (!rsvd) return false;
     if (!this.dw && WIDE_ONLY.has(type)) return false;
-    for (let i = 0; i < 4; i++) if ((d[i]! & rsvd[i]!) !== 0) return false;
+    const pd = type === QI_IWD_TYPE && this.pageDrain ? 0x80 : 0;
+    if ((d[0]! & rsvd[0]! & ~pd) !== 0) return false;
+    for (let i = 1; i < 4; i++) if ((d[i]! & rsvd[i]!) !== 0) return false;
     if (this.dw && (d[4]! | d[5]! | d[6]! | d[7]!) !== 0) return false;
     bump(this.stats().guestInvalidations, INV_DESC_STAT[type]!);
     if (this.tp?.enabled) this.tp.emit({ desc: INV_DESC_STAT[type]!, qw0: hex(d[1]!, d[0]!), qw1: hex(d[3]!, d[2]!) });
@@ -135,8 +141,11 @@ export class VtdInvQueue {
         return true;
       case QI_IWD_TYPE:
         return this.wait();
+      case QI_PGRP_RESP_TYPE:
+        h.pageGroupResponse(d[0]! >>> 16, d[0]! & 0x10 ? pasid : -1, (d[0]! >>> 12) & 0xf, (d[2]! >>> 3) & 0x1ff);
+        return true;
       default:
-        // Device-TLBs, the interrupt entry cache and page responses: nothing of them is emulated.
+        // Device-TLBs and the interrupt entry cache: nothing of them is emulated.
         return true;
     }
   }

@@ -37,6 +37,7 @@ export function contextDeviceInvalidate(s: VtdState, sid: number, fm: number): v
     // vtd_pasid_cache_devsi: a guest that skips the PASID-cache flush still gets its binding.
     syncOne(s, as, PC_GLOBAL, 0, 0);
   }
+  s.sva?.pasidCacheSync(PC_GLOBAL, 0, 0);
 }
 
 export function iotlbGlobalInvalidate(s: VtdState): void {
@@ -64,12 +65,14 @@ export function piotlbPasidInvalidate(s: VtdState, did: number, pasid: number): 
     if (!s.cfg.fsts || !as.useIommu) as.sync();
   }
   if (s.cfg.fsts) flushHostPiotlb(s, did, pasid, 0, -1, false);
+  s.sva?.flushPiotlb(did, pasid, 0, -1, false);
 }
 
 /** vtd_piotlb_page_invalidate: 2^am pages; forwarded with LEAF when IH says only leaves changed. */
 export function piotlbPageInvalidate(s: VtdState, did: number, pasid: number, pfn: number, am: number, ih: boolean): void {
   iotlbPageInvalidateNotify(s, did, pfn, am, pasid);
   if (s.cfg.fsts) flushHostPiotlb(s, did, pasid, pfn, 2 ** am, ih);
+  s.sva?.flushPiotlb(did, pasid, pfn, 2 ** am, ih);
 }
 
 export const PC_DSI = 0;
@@ -114,6 +117,7 @@ function sameEntry(a: Uint32Array, b: Uint32Array): boolean {
 export function pasidCacheSync(s: VtdState, type: number, did: number, pasid: number): void {
   if (!s.rootScalable || !s.dmarEnabled) return;
   for (const as of s.spaces) syncOne(s, as, type, did, pasid);
+  s.sva?.pasidCacheSync(type, did, pasid);
 }
 
 /** vtd_pasid_cache_reset_locked: every cached entry dropped and unbound (SRTP, TE, reset). */
@@ -124,4 +128,5 @@ export function pasidCacheReset(s: VtdState): void {
     const err = propagateGuestPasid(s, as, 'Detaching from HWPT failed: ');
     if (err) s.errors.push(err);
   }
+  s.sva?.reset();
 }

@@ -16,6 +16,7 @@ import { DMAR_IVA_REG, type VtdCsr } from './regs.js';
 import type { VtdState } from './state.js';
 
 export function invHandlers(s: VtdState, completionEvent: () => void): InvHandlers {
+  // The response to a page request nobody is waiting for (the PASID went away meanwhile) is dropped.
   return {
     contextCache(g, _did, sid, fm) {
       if (g === 3) contextDeviceInvalidate(s, sid, fm);
@@ -34,6 +35,9 @@ export function invHandlers(s: VtdState, completionEvent: () => void): InvHandle
       pasidCacheSync(s, g, did, pasid);
     },
     completionEvent,
+    pageGroupResponse(rid, pasid, code, prgi) {
+      s.pageFaults?.respond(rid, pasid, code, prgi);
+    },
   };
 }
 

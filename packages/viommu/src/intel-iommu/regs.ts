@@ -2,8 +2,8 @@
 
 /** Where the q35 machine puts the DMAR unit (Q35_HOST_BRIDGE_IOMMU_ADDR). */
 export const Q35_HOST_BRIDGE_IOMMU_ADDR = 0xfed9_0000;
-/** The register window: up to the last fault recording register. */
-export const DMAR_REG_SIZE = 0x230;
+/** The register window: up to the virtual command capability register (0xe30) when VCMD is emulated. */
+export const DMAR_REG_SIZE = 0xe40;
 export const DMAR_IOTLB_REG_OFFSET = 0xf0;
 export const DMAR_IVA_REG = DMAR_IOTLB_REG_OFFSET;
 export const DMAR_IOTLB_REG = DMAR_IOTLB_REG_OFFSET + 8;
@@ -46,6 +46,23 @@ const NAMES: Record<number, string> = {
   0xb4: 'IQER_REG_HI',
   0xb8: 'IRTA_REG',
   0xbc: 'IRTA_REG_HI',
+  0xc0: 'PQH_REG',
+  0xc4: 'PQH_REG_HI',
+  0xc8: 'PQT_REG',
+  0xcc: 'PQT_REG_HI',
+  0xd0: 'PQA_REG',
+  0xd4: 'PQA_REG_HI',
+  0xdc: 'PRS_REG',
+  0xe0: 'PECTL_REG',
+  0xe4: 'PEDATA_REG',
+  0xe8: 'PEADDR_REG',
+  0xec: 'PEUADDR_REG',
+  0xe00: 'VCMD_REG',
+  0xe04: 'VCMD_REG_HI',
+  0xe10: 'VCRSP_REG',
+  0xe14: 'VCRSP_REG_HI',
+  0xe30: 'VCCAP_REG',
+  0xe34: 'VCCAP_REG_HI',
   [DMAR_IVA_REG]: 'IVA_REG',
   [DMAR_IVA_REG + 4]: 'IVA_REG_HI',
   [DMAR_IOTLB_REG]: 'IOTLB_REG',

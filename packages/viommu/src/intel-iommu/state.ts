@@ -3,6 +3,8 @@ import type { Tracepoint } from '@iommu-lab/platform';
 import type { Vm } from '../vm/vm.js';
 import type { IntelIommuConfig } from './config.js';
 import type { VtdAddressSpace } from './address-space.js';
+import type { VtdPageFaults } from './page-fault.js';
+import type { VtdSva } from './pasid-bind.js';
 import type { VtdStructureConfig } from './structures.js';
 
 export interface VtdState {
@@ -23,6 +25,9 @@ export interface VtdState {
   readonly spaces: VtdAddressSpace[];
   /** What QEMU would error_report and carry on from (failed host binds, host invalidations). */
   readonly errors: string[];
+  /** vSVA (svm=on): guest PASIDs other than 0 bound on the host, and their recoverable faults; null without svm. */
+  sva: VtdSva | null;
+  pageFaults: VtdPageFaults | null;
   /** vtd_pasid_bind (guest PASID entry -> host HWPT), vtd_page_walk (a shadow sync of a range). */
   readonly tp: { bind: Tracepoint; walk: Tracepoint };
 }

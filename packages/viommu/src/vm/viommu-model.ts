@@ -32,6 +32,8 @@ export interface VirtualIommu {
    * A refusal throws an Error whose message says which capability is missing on which side.
    */
   setIommuDevice(hiod: HostIommuDevice): void;
+  /** unrealize: the VM is shutting down; give back what the vIOMMU holds on the host. */
+  unrealize?(): void;
 }
 
 export type VirtualIommuFactory = (vm: Vm, opts: QemuDriverOpts) => VirtualIommu;

@@ -166,6 +166,7 @@ export class Vm {
 
   /** Stops the VM: the VMM process exits, closing every fd (VFIO devices, iommufd). */
   shutdown(): void {
+    if (!this.vmm.exited) this.viommu?.unrealize?.();
     this.vmm.exit();
   }
 }
