@@ -11,6 +11,7 @@ import { type FlushMode, GuestDmaApi } from './dma-iommu.js';
 import { DSA_COMP_PAGE_FAULT_NOBOF, type DsaResult, IdxdGuestDevice } from './idxd.js';
 import type { GuestDmarFault } from './intel/fault.js';
 import { IntelIommuGuest } from './intel/iommu.js';
+import { GuestSva } from './iommu-sva.js';
 import { GuestPageAllocator } from './page-alloc.js';
 
 export interface GuestOptions {
@@ -31,6 +32,8 @@ export class Guest {
   /** The arm-smmu-v3 driver when the machine has an arm-smmuv3 (the IORT names it). */
   readonly smmu: ArmSmmuGuest | null;
   readonly flush: FlushMode;
+  /** Shared virtual addressing: processes bound to device PASIDs (with the intel-iommu driver). */
+  readonly sva: GuestSva | null;
   private readonly apis = new Map<string, GuestDmaApi>();
   private readonly dsa = new Map<string, IdxdGuestDevice>();
   /** Faults the devices reported in completion records. */
@@ -49,6 +52,7 @@ export class Guest {
     for (const dev of vm.devices) this.probe(dev);
     this.iommu?.enableTranslation();
     for (const dev of vm.devices) this.dsa.set(dev.vfio.id, new IdxdGuestDevice(dev.vfio.engine, this.apis.get(dev.vfio.id)!, vm.ram, this.pages));
+    this.sva = this.iommu ? new GuestSva(vm.devices, this.iommu, this.pages) : null;
   }
 
   /** The device's default DMA domain and its DMA API (an identity dma-direct without an IOMMU). */
@@ -59,7 +63,7 @@ export class Guest {
       this.apis.set(dev.vfio.id, new GuestDmaApi(null, null, this.flush, 0));
       return;
     }
-    const info = iommu.probeDevice(dev.vfio.guestRid, dev.vfio.host.pasidBits);
+    const info = iommu.probeDevice(dev.vfio.guestRid, dev.vfio.host.pasidBits, { ats: dev.vfio.host.ats, pri: dev.vfio.host.pri });
     const domain = iommu.allocDomain();
     iommu.attachDevice(info, domain);
     // Aperture: first stage covers the lower canonical half (2^47), second stage 2^MGAW... of its levels.

@@ -24,6 +24,16 @@ export interface DeviceDomainInfo {
   readonly sid: number;
   readonly pasidTable: GuestPasidTable;
   domain: DmarDomain | null;
+  /** ats_supported/enabled (ECAP.DT and the device's ATS), pasid_enabled, pri_supported/enabled (ECAP.PRS+PDS, PRI). */
+  readonly ats: boolean;
+  readonly pasid: boolean;
+  readonly pri: boolean;
+}
+
+/** The PCI capabilities of a device the guest sees (ATS, PRI). */
+export interface GuestPciCaps {
+  ats?: boolean;
+  pri?: boolean;
 }
 
 export class IntelIommuGuest {
@@ -45,7 +55,7 @@ export class IntelIommuGuest {
   private readonly entry = new Uint32Array(16);
 
   constructor(
-    private readonly vm: Vm,
+    readonly vm: Vm,
     private readonly pages: GuestPageAllocator,
     base: number,
   ) {
@@ -104,14 +114,16 @@ export class IntelIommuGuest {
   }
 
   /** intel_iommu_probe_device: the PASID table and the scalable-mode context entry (intel_pasid_setup_sm_context). */
-  probeDevice(sid: number, devPasidBits: number): DeviceDomainInfo {
+  probeDevice(sid: number, devPasidBits: number, caps: GuestPciCaps = {}): DeviceDomainInfo {
     const pasidSupported = this.ecap.pasid && devPasidBits > 0;
     const maxPasid = pasidSupported ? Math.min(2 ** devPasidBits, 2 ** (this.ecap.pss + 1)) : 0;
-    const info: DeviceDomainInfo = { sid, pasidTable: new GuestPasidTable(this.vm.ram, this.pages, maxPasid), domain: null };
+    const ats = this.ecap.dt && caps.ats === true;
+    const pri = ats && this.ecap.prs && this.ecap.pds && caps.pri === true;
+    const info: DeviceDomainInfo = { sid, pasidTable: new GuestPasidTable(this.vm.ram, this.pages, maxPasid), domain: null, ats, pasid: pasidSupported, pri };
     this.devices.set(sid, info);
     const ctx = this.contextGpa(sid >>> 8, sid & 0xff);
-    // context_entry_set_pasid_table: directory + PDTS, RID_PASID 0, PASIDE when PASIDs are in use, P.
-    const lo = (info.pasidTable.dir % 2 ** 32) | (info.pasidTable.pdts << 9) | (pasidSupported ? 1 << 3 : 0) | 1;
+    // context_entry_set_pasid_table: directory + PDTS, RID_PASID 0, DTE with ATS, PASIDE, PRE with PRI, P.
+    const lo = (info.pasidTable.dir % 2 ** 32) | (info.pasidTable.pdts << 9) | (pri ? 1 << 4 : 0) | (pasidSupported ? 1 << 3 : 0) | (ats ? 1 << 2 : 0) | 1;
     this.vm.ram.write64(ctx + 8, 0, 0);
     this.vm.ram.write64(ctx, lo >>> 0, Math.floor(info.pasidTable.dir / 2 ** 32));
     // Non-present to present: with caching mode the unit may cache "not present" in domain 0.

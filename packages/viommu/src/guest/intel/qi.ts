@@ -19,6 +19,11 @@ export const QI_IOTLB_TYPE = 0x2;
 export const QI_IWD_TYPE = 0x5;
 export const QI_EIOTLB_TYPE = 0x6;
 export const QI_PC_TYPE = 0x7;
+export const QI_DEIOTLB_TYPE = 0x8;
+export const QI_PGRP_RESP_TYPE = 0x9;
+/** QI_IWD_FENCE and QI_IWD_PRQ_DRAIN (PD) of a wait descriptor. */
+const QI_IWD_FENCE = 1 << 6;
+const QI_IWD_PRQ_DRAIN = 1 << 7;
 
 /** A batch of 256-bit descriptors as u32 words (8 per descriptor), built without allocation. */
 export class QiBatch {
@@ -56,6 +61,30 @@ export class QiBatch {
     const o = this.next();
     this.words[o] = (QI_PC_TYPE | (g << 4) | (did << 16)) >>> 0;
     this.words[o + 1] = pasid & 0xfffff;
+  }
+
+  /** qi_desc_dev_iotlb_pasid of everything (size order 64 - 12): S set, address bits 62:12 set, QDEP in 8:4. */
+  devTlbPasidAll(sid: number, pasid: number, qdep: number): void {
+    const o = this.next();
+    this.words[o] = (QI_DEIOTLB_TYPE | ((qdep & 0x1f) << 4) | ((sid & 0xffff) << 16)) >>> 0;
+    this.words[o + 1] = pasid & 0xfffff;
+    this.words[o + 2] = 0xffff_f000 | (1 << 11);
+    this.words[o + 3] = 0x7fff_ffff;
+  }
+
+  /** The page group response (qi_submit of intel_iommu_page_response): PP, response code, RID, PASID; PRGI. */
+  pageResponse(rid: number, pasid: number, pasidPresent: boolean, code: number, prgi: number): void {
+    const o = this.next();
+    this.words[o] = (QI_PGRP_RESP_TYPE | (pasidPresent ? 1 << 4 : 0) | ((code & 0xf) << 12) | ((rid & 0xffff) << 16)) >>> 0;
+    this.words[o + 1] = pasidPresent ? pasid & 0xfffff : 0;
+    this.words[o + 2] = (prgi & 0x1ff) << 3;
+  }
+
+  /** A wait descriptor with the fence only (the first of intel_iommu_drain_pasid_prq's descriptors). */
+  waitFence(): void {
+    const o = this.next();
+    this.words[o] = QI_IWD_TYPE | QI_IWD_FENCE;
+    this.words[o + 1] = QI_DONE;
   }
 
   /** qi_flush_context: G 1 global, 2 domain, 3 device (SID, function mask FM). */
@@ -114,8 +143,11 @@ export class GuestQi {
     for (let q = 0; q < n; q++) this.ram.write64(gpa + 8 * q, w[o + 2 * q]!, w[o + 2 * q + 1]!);
   }
 
-  /** qi_submit_sync: the batch plus a wait descriptor, one IQT write, then the status poll. Returns 0 or -EINVAL. */
-  submitSync(b: QiBatch): number {
+  /**
+   * qi_submit_sync: the batch plus a wait descriptor, one IQT write, then the status poll. Returns 0 or -EINVAL.
+   * `drain` (QI_OPT_WAIT_DRAIN) sets PD in the wait descriptor: page requests and responses in flight drain first.
+   */
+  submitSync(b: QiBatch, drain = false): number {
     const count = b.count;
     b.count = 0;
     if (this.freeCnt < count + 2) this.reclaim();
@@ -129,7 +161,7 @@ export class GuestQi {
     this.setStatus(waitIndex, QI_IN_USE);
     const wait = waitWords;
     wait.fill(0);
-    wait[0] = QI_IWD_TYPE | (1 << 5);
+    wait[0] = QI_IWD_TYPE | (1 << 5) | (drain ? QI_IWD_PRQ_DRAIN : 0);
     wait[1] = QI_DONE;
     const statusAddr = this.statusGpa + waitIndex * 4;
     wait[2] = statusAddr % 2 ** 32;
