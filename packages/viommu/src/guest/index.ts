@@ -6,3 +6,8 @@ export { GuestPageAllocator } from './page-alloc.js';
 export { IntelIommuGuest, DMAR_FAULT_VECTOR } from './intel/iommu.js';
 export type { GuestDmarFault } from './intel/fault.js';
 export { dumpDeviceTranslation } from './debugfs.js';
+export { GuestSva, type GuestIopfRecord } from './iommu-sva.js';
+export { GuestMm, IOMMU_PASID_INVALID, type GuestVma, type MmFaultResult } from './mm.js';
+export type { SvaDmaResult } from './idxd-sva.js';
+export type { GuestPrqRecord, GuestPrqRequest } from './intel/prq.js';
+export { GuestSvmError } from './intel/svm.js';

@@ -9,3 +9,7 @@ export { intelIommuConfig, type IntelIommuConfig } from './config.js';
 export { vtdCapInit } from './caps.js';
 export { VtdAddressSpace } from './address-space.js';
 export type { VtdFault } from './fault.js';
+export { vmmPasidAllocator, VmPasids } from './pasid-alloc.js';
+export type { VtdSvm } from './svm.js';
+export type { VtdPasidBind } from './pasid-bind.js';
+export type { GuestPageRequest } from './prq.js';
