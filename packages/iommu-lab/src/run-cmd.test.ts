@@ -15,7 +15,7 @@ describe('workload specs', () => {
   });
 
   it('refuse unknown workloads and keys, and bad values, naming them', () => {
-    expect(() => parseWorkload('churn', workloads)).toThrow(/unknown workload "churn" \(known: dma-churn, stream, mixed\)/);
+    expect(() => parseWorkload('churn', workloads)).toThrow(/unknown workload "churn" \(known: dma-churn, stream, mixed, sva\)/);
     expect(() => parseWorkload('dma-churn,sizes=1', workloads)).toThrow(/has no key "sizes"/);
     expect(() => parseWorkload('dma-churn,size=-1', workloads)).toThrow(/size must be a non-negative integer/);
     expect(() => parseWorkload('dma-churn,flush=sometimes', workloads)).toThrow(/flush must be strict or lazy/);
