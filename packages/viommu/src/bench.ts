@@ -6,12 +6,15 @@ import './arm-smmuv3/index.js';
 import './intel-iommu/index.js';
 import { dmaChurn } from './workloads/dma-churn.js';
 import { runWorkload } from './workloads/run.js';
+import { sva } from './workloads/sva.js';
 
 const VFIO = '-object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0';
 export const NESTED_CMDLINE = `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48,fs1gp=on ${VFIO}`;
 /** The accelerated arm-smmuv3 on the default host's SMMUv3 device (0000:02:00.0). */
 export const SMMU_NESTED_CMDLINE =
   '-m 2G -M virt -device arm-smmuv3,primary-bus=pcie.0,accel=on -object iommufd,id=iommufd0 -device vfio-pci,host=0000:02:00.0,iommufd=iommufd0';
+/** vSVA: x-flts with PASIDs, device-TLBs and svm (VCMD, page requests). */
+export const SVA_CMDLINE = `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48,x-pasid-mode=on,device-iotlb=on,svm=on ${VFIO}`;
 /** The default host's first-stage auto domain covers 47 bits, so a shadowing guest uses aw-bits=39. */
 export const SHADOW_CMDLINE = `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,caching-mode=on,aw-bits=39 ${VFIO}`;
 
@@ -56,6 +59,17 @@ export function viommuBenchmarks(makeHost: () => Host, iterations = 100_000): Be
       unit: 'ms',
       runs: 1,
       fn: () => (shadow = dmaChurnMs(makeHost(), SHADOW_CMDLINE, 'strict', iterations)),
+    },
+    {
+      name: 'sva 1000 x 2 processes x 16 KiB, pages reclaimed every 10 (800 PRI round trips through the guest)',
+      kind: 'value',
+      unit: 'ms',
+      runs: 1,
+      fn: () => {
+        const r = runWorkload(makeHost(), SVA_CMDLINE, sva, { name: sva.name, flush: 'strict', params: { iterations: 1000, size: 16384, processes: 2, faultEvery: 10 } });
+        if (r.stats.dataErrors) throw new Error(`sva: ${r.stats.dataErrors} data errors`);
+        return r.timeMs;
+      },
     },
     {
       name: 'dma-churn shadow / nested wall time (strict)',
