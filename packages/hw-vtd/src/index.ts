@@ -14,3 +14,5 @@ export { DmarFaultHandler, type VtdFaultReport, type VtdFaultListener } from './
 export { DeviceDomainInfo, infoOf } from './driver/device-info.js';
 export { QueuedInvalidation, type SubmittedDesc } from './driver/qi.js';
 export { deviceTranslationStruct, domainTranslationStruct, ssResolve } from './debugfs.js';
+export { PageRequestQueue } from './hw/prq.js';
+export { IntelPrq, intelIommuPageResponse, type PrqRecord } from './driver/prq.js';
