@@ -8,4 +8,5 @@ export * from './format/ste.js';
 export * from './format/cd.js';
 export * from './format/cmd.js';
 export * from './format/event.js';
+export * from './format/priq.js';
 export * from './format/pte.js';

@@ -9,6 +9,7 @@ import {
   type IommuUserData,
   type IommuViommu,
   type IopfFault,
+  IOMMU_FAULT_PAGE_REQUEST_PASID_VALID,
   IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
   IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
@@ -31,7 +32,8 @@ import { ErrnoError } from '@iommu-lab/platform';
 import { RESUME_ABORT, RESUME_RETRY, RESUME_TERMINATE } from '../format/cmd.js';
 import { SMMU_REG } from '../format/registers.js';
 import type { SmmuMmio } from '../hw/smmu.js';
-import { cmdResume } from './cmds.js';
+import { PRI_RESP_DENY, PRI_RESP_FAIL, PRI_RESP_SUCC } from '../format/priq.js';
+import { cmdPriResp, cmdResume } from './cmds.js';
 import { ArmSmmuDevice, type SmmuDeviceOptions } from './device.js';
 import { SmmuDomain } from './domain.js';
 import { evtqThread } from './events.js';
@@ -129,10 +131,19 @@ export class ArmSmmuV3 implements IommuOps {
     return new ArmVsmmu(dev.unit, parent, core, this.smmu, parent.vmid);
   }
 
-  /** arm_smmu_page_response: a stalled transaction is resumed (retry) or aborted. */
+  /**
+   * arm_smmu_page_response: a stalled transaction is resumed (retry) or aborted; a PRI group gets CMD_PRI_RESP
+   * (the PRI patch's codes; no CMD_SYNC: a response is fire and forget).
+   */
   pageResponse(dev: IommuDevice, fault: IopfFault, response: IommuPageResponse): void {
     const master = masterOf(dev);
-    if (!master.stallEnabled) return;
+    if (!master.stallEnabled) {
+      if (!master.priSupported) return;
+      const resp = response.code === IOMMU_PAGE_RESP_SUCCESS ? PRI_RESP_SUCC : response.code === IOMMU_PAGE_RESP_INVALID ? PRI_RESP_FAIL : PRI_RESP_DENY;
+      const ssv = (fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID) !== 0 && master.prgRespNeedsSsid;
+      this.smmu.issue([cmdPriResp(master.sid, fault.pasid, ssv, fault.grpid, resp)], false);
+      return;
+    }
     const action = response.code === IOMMU_PAGE_RESP_SUCCESS ? RESUME_RETRY : response.code === IOMMU_PAGE_RESP_INVALID || response.code === IOMMU_PAGE_RESP_FAILURE ? RESUME_ABORT : RESUME_TERMINATE;
     const stag = (fault.privateData as { stag?: number } | undefined)?.stag ?? response.grpid;
     this.smmu.issue([cmdResume(master.sid, stag, action)], false);

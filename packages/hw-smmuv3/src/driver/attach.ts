@@ -4,6 +4,7 @@ import { ErrnoError } from '@iommu-lab/platform';
 import { Ste, STE_CFG_S1_TRANS, STE_EATS_TRANS } from '../format/ste.js';
 import { cmdAtcInvAll, cmdCfgiSte, cmdPrefetchCfg } from './cmds.js';
 import { steUpdateSafe, steUsed, writeEntry } from './entry-writer.js';
+import { commitIopf, enableIopf } from './iopf.js';
 import type { SmmuMaster, SmmuVmaster } from './master.js';
 
 /** A domain that tracks the masters it must invalidate for (a paging domain, or a nested domain's parent). */
@@ -29,6 +30,8 @@ export interface AttachState {
   disableAts?: boolean;
   atsEnabled?: boolean;
   vmaster?: SmmuVmaster | null;
+  /** The new domain takes I/O page faults through stalls or PRI. */
+  usingIopf?: boolean;
 }
 
 function devicesOf(d: IommuDomain | null): InvalidationTarget | null {
@@ -46,6 +49,7 @@ export function attachPrepare(state: AttachState, newDomain: IommuDomain): void 
     const d = newDomain as SmmuDomainLike;
     if (d.prepareVmaster) state.vmaster = d.prepareVmaster(master);
     if (target.enforceCoherency && !master.smmu.canwbs) throw new ErrnoError('EINVAL', 'arm-smmu-v3', 'domain enforces cache coherency and the device cannot');
+    enableIopf(state, newDomain);
     target.addMaster(master, state.ssid, newDomain, state.atsEnabled);
   }
 }
@@ -58,6 +62,7 @@ export function attachCommit(state: AttachState): void {
   if (ats && !master.atsEnabled) atcInvMaster(master, 0);
   else if (ats && master.atsEnabled) atcInvMaster(master, state.ssid);
   else if (!ats && master.atsEnabled) atcInvMaster(master, 0);
+  commitIopf(state);
   devicesOf(state.oldDomain)?.removeMaster(master, state.ssid, state.oldDomain!);
   master.atsEnabled = ats;
 }

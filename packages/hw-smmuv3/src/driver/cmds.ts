@@ -57,3 +57,7 @@ export function cmdAtcInvRange(sid: number, ssid: number, iova: number, size: nu
   start = Math.floor(start / 2 ** log2) * 2 ** log2;
   return cmdAtcInv(sid, ssid, BigInt(start) << 12n, log2);
 }
+
+/** arm_smmu_make_cmd_pri_resp: SSV and SSID only when the response carries the PASID. */
+export const cmdPriResp = (sid: number, ssid: number, ssv: boolean, grpid: number, resp: number): SmmuCmd =>
+  encodeCmd('PRI_RESP', { sid, ssid: ssv ? ssid : 0, ssv: ssv ? 1 : 0, prgIndex: grpid, resp });

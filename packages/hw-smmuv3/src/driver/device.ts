@@ -25,6 +25,7 @@ import { CMDQ_BATCH_ENTRIES, DriverCmdq } from './cmdq.js';
 import { probeFeatures, type SmmuFeatures } from './features.js';
 import { IdAllocator } from './ids.js';
 import type { SmmuMaster } from './master.js';
+import { SmmuPriq } from './priq.js';
 import { StreamTable } from './strtab.js';
 
 export interface SmmuDeviceOptions {
@@ -42,6 +43,8 @@ export class ArmSmmuDevice {
   readonly cmdq: DriverCmdq;
   readonly evtqBase: number;
   readonly evtqLog2: number;
+  /** The PRI queue, with IDR0.PRI. */
+  readonly priq: SmmuPriq | null;
   readonly canwbs: boolean;
   readonly rcAts: boolean;
   readonly asids: IdAllocator;
@@ -70,6 +73,7 @@ export class ArmSmmuDevice {
     this.cmdq = new DriverCmdq(mmio, mem, cmdqPfn * 4096, f.cmdqShift, f.msipoll);
     this.evtqLog2 = f.evtqShift;
     this.evtqBase = frames.alloc(Math.max(0, f.evtqShift + 5 - 12)) * 4096;
+    this.priq = f.pri ? new SmmuPriq(mmio, mem, frames, f.priqShift) : null;
     this.strtab = new StreamTable(mem, frames, f.sidBits, f.twoLvlStrtab);
     this.reset();
   }
@@ -105,7 +109,10 @@ export class ArmSmmuDevice {
     m.write32(SMMU_REG.EVENTQ_CONS, 0);
     enables |= CR0_EVTQEN;
     this.writeCr0(enables);
-    if (f.pri) {
+    if (this.priq) {
+      m.write64(SMMU_REG.PRIQ_BASE, QueueBase.encode({ rwa: 1, addr: BigInt(this.priq.base), log2size: this.priq.log2 })[0]!);
+      m.write32(SMMU_REG.PRIQ_PROD, 0);
+      m.write32(SMMU_REG.PRIQ_CONS, 0);
       enables |= CR0_PRIQEN;
       this.writeCr0(enables);
     }
@@ -114,6 +121,7 @@ export class ArmSmmuDevice {
       this.writeCr0(enables);
     }
     m.setIrqHandler('gerror', () => this.gerrorHandler());
+    if (this.priq) m.setIrqHandler('priq', () => this.priq!.thread(this));
     m.write32(SMMU_REG.IRQ_CTRL, IRQ_CTRL_GERROR_IRQEN | IRQ_CTRL_EVTQ_IRQEN | (f.pri ? IRQ_CTRL_PRIQ_IRQEN : 0));
     // disable_bypass: traffic of unconfigured streams aborts while the SMMU is off
     this.updateGbpa(GBPA_ABORT, 0);

@@ -65,7 +65,8 @@ export function writeEntry(mem: PhysMem, addr: number, target: readonly bigint[]
 const V = 1n;
 const CFG = genmask(3, 1);
 const S1 = genmask(5, 4) | genmask(51, 6) | genmask(63, 59);
-const S1_DW1 = genmask(1, 0) | genmask(7, 2) | (1n << 27n) | genmask(31, 30) | genmask(29, 28) | (1n << 19n);
+// with PPAR (bit 18), which the PRI series sets on stage-1 STEs of PASID devices with PRI
+const S1_DW1 = genmask(1, 0) | genmask(7, 2) | (1n << 18n) | (1n << 27n) | genmask(31, 30) | genmask(29, 28) | (1n << 19n);
 const SHCFG = genmask(45, 44);
 const S2_DW1 = (1n << 25n) | genmask(29, 28) | SHCFG | (1n << 19n);
 const VMID = genmask(15, 0);

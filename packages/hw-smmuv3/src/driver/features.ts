@@ -34,6 +34,7 @@ export interface SmmuFeatures {
   pgsizes: number[];
   cmdqShift: number;
   evtqShift: number;
+  priqShift: number;
 }
 
 /** Q_MAX_SZ_SHIFT = PAGE_SHIFT + MAX_PAGE_ORDER (10): queues are at most 4 MiB. */
@@ -85,6 +86,7 @@ export function probeFeatures(idr: readonly number[], iidr: number, coherent: bo
     pgsizes: pgsizes.sort((a, b) => a - b),
     cmdqShift,
     evtqShift: Math.min(Q_MAX_SZ_SHIFT - 5, i1.eventqs),
+    priqShift: Math.min(Q_MAX_SZ_SHIFT - 4, i1.priqs),
   };
   iidrErrata(f, iidr);
   return f;

@@ -14,6 +14,11 @@ export class SmmuMaster {
   /** SubstreamID bits the master uses (its PASID width, capped by the SMMU and the linear CD table limit). */
   ssidBits = 0;
   stallEnabled = false;
+  /** The device has PRI and the SMMU a PRI queue (arm_smmu_init_pri); PRG responses need the PASID (STE.PPAR). */
+  priSupported = false;
+  prgRespNeedsSsid = false;
+  /** Attachments whose domain takes I/O page faults, by SubstreamID (master_domain->using_iopf). */
+  readonly iopfSsids = new Set<number>();
   /** PCI ATS enabled at the device, and EATS in the installed STE. */
   atsEnabled = false;
   steAtsEnabled = false;

@@ -21,6 +21,8 @@ import type { ArmVsmmu } from './viommu.js';
 const CFG_MASK = 0xen;
 const EATS_MASK = 0x3000_0000n;
 const MEV = 1n << 19n;
+/** The host's own field, like EATS: PRG responses the SMMU makes itself carry the PASID (the PRI series). */
+const PPAR = 1n << 18n;
 
 function cfgOf(ste0: bigint): number {
   return Number((ste0 & CFG_MASK) >> 1n);
@@ -100,7 +102,7 @@ export class NestedDomain implements SmmuDomainLike {
       case STE_CFG_S1_TRANS: {
         const t = s2();
         t[0] = 1n | (BigInt(STE_CFG_NESTED) << 1n) | (this.ste[0] & ~CFG_MASK);
-        t[1] = t[1]! | this.ste[1] | MEV;
+        t[1] = t[1]! | this.ste[1] | MEV | (master.prgRespNeedsSsid ? PPAR : 0n);
         return t;
       }
       case STE_CFG_BYPASS:

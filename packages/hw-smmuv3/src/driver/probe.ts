@@ -24,6 +24,9 @@ export function probeMaster(smmu: ArmSmmuDevice, dev: IommuDevice): SmmuMaster {
   if (!f.twoLvlCdtab) master.ssidBits = Math.min(master.ssidBits, CTXDESC_LINEAR_CDMAX);
   // PCI masters cannot stall unless the SMMU forces it
   master.stallEnabled = f.stallForce;
+  // arm_smmu_init_pri: a PRI capability behind an SMMU with a PRI queue; a PASID device wants PASIDs in responses
+  master.priSupported = f.pri && (dev.pci?.pri ?? false);
+  master.prgRespNeedsSsid = master.priSupported && master.ssidBits > 0;
   // dev_iommu_get_max_pasids: the device's PASIDs, capped by the SMMU's 1 << SSIDSIZE
   dev.maxPasids = pasidBits > 0 ? Math.min(2 ** pasidBits, 2 ** f.ssidBits) : 0;
   smmu.streams.set(sid, master);
@@ -33,6 +36,7 @@ export function probeMaster(smmu: ArmSmmuDevice, dev: IommuDevice): SmmuMaster {
 
 export function releaseMaster(dev: IommuDevice): void {
   const master = masterOf(dev);
+  if (master.priSupported && dev.pci) dev.pci.priEnabled = false;
   master.smmu.streams.delete(master.sid);
   master.cdTable?.free();
   master.cdTable = null;

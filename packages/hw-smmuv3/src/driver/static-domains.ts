@@ -3,6 +3,7 @@ import type { IommuDevice, IommuDomain, IommuDomainGeometry, IommuOps } from '@i
 import { STE_S1DSS_BYPASS, STE_S1DSS_TERMINATE } from '../format/ste.js';
 import { type AttachState, atcInvMaster, attachCommit, attachPrepare, installSte, type InvalidationTarget, type SmmuDomainLike } from './attach.js';
 import { clearCd } from './cd-table.js';
+import { disableIopf } from './iopf.js';
 import { masterOf } from './probe.js';
 import { makeAbortSte, makeBypassSte, makeCdtableSte } from './ste-make.js';
 
@@ -48,6 +49,7 @@ export class StaticDomain implements SmmuDomainLike {
     const master = masterOf(dev);
     clearCd(master, pasid);
     if (master.atsEnabled) atcInvMaster(master, pasid);
+    disableIopf(master, pasid);
     if (old && 'devicesDomain' in old) (old as SmmuDomainLike).devicesDomain()?.removeMaster(master, pasid, old);
     if (!master.ssidsInUse) {
       const sid = master.ridDomain;

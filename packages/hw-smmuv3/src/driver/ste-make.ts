@@ -28,6 +28,8 @@ export function makeCdtableSte(master: SmmuMaster, atsEnabled: boolean, s1dss: n
     s1csh: 3,
     s1stalld: f.stalls && !master.stallEnabled ? 1 : 0,
     eats: atsEnabled ? STE_EATS_TRANS : 0,
+    // the PRI series: the SMMU's own PRG responses must carry the PASID for this device
+    ppar: master.prgRespNeedsSsid ? 1 : 0,
     shcfg: f.attrTypesOvr && s1dss === STE_S1DSS_BYPASS ? STE_SHCFG_INCOMING : 0,
     strw: STE_STRW_NSEL1,
     // VMID 0 is reserved for stage-1-only and bypass STEs

@@ -152,7 +152,9 @@ export class CommandConsumer {
       case CMDQ_OP.ATC_INV:
         return hw.ats && (w2 & 0x3f) <= 52 ? OK : CERROR_ILL;
       case CMDQ_OP.PRI_RESP:
-        return hw.pri && ((w2 >>> 12) & 3) !== 3 ? OK : CERROR_ILL;
+        if (!hw.pri || ((w2 >>> 12) & 3) === 3) return CERROR_ILL;
+        s.priq.respond(w0, sid, w2);
+        return OK;
       case CMDQ_OP.RESUME:
         if (hw.stallModel === 1 || ((w0 >>> 12) & 3) === 3) return CERROR_ILL;
         s.resolveStall(w2 & 0xffff, sid, false);

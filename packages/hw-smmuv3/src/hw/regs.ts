@@ -26,6 +26,8 @@ export class SmmuRegs {
   evtqProd = 0;
   evtqCons = 0;
   priqBase = 0n;
+  priqBaseAddr = 0;
+  priqLog2 = 0;
   priqProd = 0;
   priqCons = 0;
   /** GERROR/EVENTQ/PRIQ_IRQ_CFG0..2 by offset, kept as written. */

@@ -1,14 +1,16 @@
 // The SMMUv3 hardware: register interface (IHI0070 6), queues, caches and the translation of DMA (3.x).
-import type { DmaFaultInfo, DmaTranslator, PhysMem, Tracepoint, Tracer } from '@iommu-lab/platform';
+import type { DmaFaultInfo, DmaTranslator, PageRequest, PciDevice, PhysMem, Tracepoint, Tracer } from '@iommu-lab/platform';
 import { QueueBase } from '../format/queue.js';
 import {
   CR0_CMDQEN,
   CR0_EVTQEN,
+  CR0_PRIQEN,
   GBPA_UPDATE,
   GERROR_CMDQ_ERR,
   GERROR_EVTQ_ABT_ERR,
   IRQ_CTRL_EVTQ_IRQEN,
   IRQ_CTRL_GERROR_IRQEN,
+  IRQ_CTRL_PRIQ_IRQEN,
   SMMU_REG,
 } from '../format/registers.js';
 import { StrtabBase } from '../format/strtab.js';
@@ -16,6 +18,7 @@ import { CommandConsumer } from './cmdq.js';
 import { checkSmmuConfig, DEFAULT_SMMU_CONFIG, type SmmuHwConfig, smmuIdRegs } from './config.js';
 import { ConfigCache } from './config-cache.js';
 import { type EvtqStats, writeEvent } from './evtq.js';
+import { PriQueue } from './priq.js';
 import { SmmuRegs } from './regs.js';
 import { SmmuTlb } from './tlb.js';
 import { type StaleReport, Translator } from './translate.js';
@@ -60,6 +63,7 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
   /** Missing invalidations the detector found (cfg.detectStale), oldest first, at most 1000. */
   readonly staleReports: StaleReport[] = [];
   readonly cmdq: CommandConsumer;
+  readonly priq: PriQueue;
   readonly tpEvent: Tracepoint | null;
   private readonly translator: Translator;
   private readonly irqs: Partial<Record<SmmuIrq, () => void>> = {};
@@ -80,6 +84,7 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
     this.tlb = new SmmuTlb(this.cfg.tlbSets, this.cfg.tlbWays);
     this.tpEvent = trace?.point('smmuv3_event', 'smmuv3') ?? null;
     this.cmdq = new CommandConsumer(this);
+    this.priq = new PriQueue(this);
     this.translator = new Translator(this);
   }
 
@@ -89,6 +94,11 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
 
   lastFault(): DmaFaultInfo {
     return this.translator.lastFault;
+  }
+
+  /** PRI: a page request from a device; without IDR0.PRI the message goes nowhere and the device times out. */
+  pageRequest(dev: PciDevice, req: PageRequest): void {
+    if (this.cfg.pri) this.priq.request(dev, req);
   }
 
   /** Outstanding stalled transactions by STAG (IDR0.STALL_MODEL 0 or 2). */
@@ -110,10 +120,11 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
     this.irqs[line] = handler ?? undefined;
   }
 
-  /** @internal pulses a line; GERROR and EVTQ lines are gated by IRQ_CTRL. */
+  /** @internal pulses a line; GERROR, EVTQ and PRIQ lines are gated by IRQ_CTRL. */
   raise(line: SmmuIrq): void {
     if (line === 'gerror' && (this.regs.irqCtrl & IRQ_CTRL_GERROR_IRQEN) === 0) return;
     if (line === 'evtq' && (this.regs.irqCtrl & IRQ_CTRL_EVTQ_IRQEN) === 0) return;
+    if (line === 'priq' && (this.regs.irqCtrl & IRQ_CTRL_PRIQ_IRQEN) === 0) return;
     this.irqs[line]?.();
   }
 
@@ -246,7 +257,7 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
         return;
       case SMMU_REG.PRIQ_PROD:
       case SMMU_REG.PRIQ_PROD & 0xffff:
-        r.priqProd = v;
+        if (!this.guarded(CR0_PRIQEN)) r.priqProd = v;
         return;
       case SMMU_REG.PRIQ_CONS:
       case SMMU_REG.PRIQ_CONS & 0xffff:
@@ -303,9 +314,14 @@ export class SmmuV3 implements DmaTranslator, SmmuMmio {
         r.evtqLog2 = Math.min(q.log2size, this.cfg.eventqs);
         return;
       }
-      case SMMU_REG.PRIQ_BASE:
+      case SMMU_REG.PRIQ_BASE: {
+        if (this.guarded(CR0_PRIQEN)) return;
+        const q = QueueBase.decode([v]);
         r.priqBase = v & 0x400f_ffff_ffff_ffffn;
+        r.priqBaseAddr = Number(q.addr);
+        r.priqLog2 = Math.min(q.log2size, this.cfg.priqs);
         return;
+      }
     }
     if (REG64.has(offset)) {
       r.irqCfg.set(offset, v);

@@ -25,6 +25,8 @@ export class StreamConfig {
   s1stalld = false;
   eats = 0;
   mev = false;
+  /** STE.PPAR: the SMMU's own PRI responses carry the PASID. */
+  ppar = false;
   vmid = 0;
   s2InputBits = 0;
   s2StartLevel = 0;
@@ -104,6 +106,7 @@ export function decodeSte(sid: number, w: Uint32Array, hw: SmmuHwConfig): Decode
   const dw1lo = w[2]!;
   s.mev = (dw1lo & (1 << 19)) !== 0;
   s.eats = (dw1lo >>> 28) & 3;
+  s.ppar = (dw1lo & (1 << 18)) !== 0;
   if (s.eats === 3 || (s.eats !== 0 && !hw.ats)) return bad;
   if (((dw1lo >>> 30) & 3) !== 0) return bad; // STRW other than NS-EL1 needs IDR0.HYP
   s.vmid = w[4]! & (hw.vmid16 ? 0xffff : 0xff);

@@ -1,6 +1,6 @@
 // Translation of one transaction (IHI0070 3.x): STE -> CD -> stage 1 -> stage 2, the TLB, and fault events.
 import type { DmaFaultInfo, Tracepoint } from '@iommu-lab/platform';
-import { DMA_EXEC, DMA_PRIV, DMA_WRITE } from '@iommu-lab/platform';
+import { DMA_ATS, DMA_EXEC, DMA_PRIV, DMA_WRITE } from '@iommu-lab/platform';
 import { EVT, EVT_CLASS_IN, EVT_CLASS_TT, eventName, Evt } from '../format/event.js';
 import { GBPA_ABORT } from '../format/registers.js';
 import { STE_CFG_ABORT, STE_CFG_BYPASS, STE_S1DSS_BYPASS, STE_S1DSS_SSID0 } from '../format/ste.js';
@@ -33,6 +33,11 @@ function isTranslationFault(type: number): boolean {
   return type >= EVT.F_TRANSLATION && type <= EVT.F_PERMISSION;
 }
 
+/** Stage-1 faults a page request can resolve: an ATS translation request gets "no access" for them, no event. */
+function atsResolvable(type: number, s2: number): boolean {
+  return s2 === 0 && (type === EVT.F_TRANSLATION || type === EVT.F_ACCESS || type === EVT.F_PERMISSION);
+}
+
 export class Translator {
   lastFault: DmaFaultInfo = NO_FAULT;
   /** The fast path ahead of the Walker (off: the Walker alone, to compare the two). */
@@ -60,8 +65,13 @@ export class Translator {
     }
     const sc = s.configCache.stream(sid);
     if (sc === null) return this.fault(sid, pasid, pfn, access, null, null);
-    if (sc.config === STE_CFG_BYPASS) return this.output(pfn, pasid, access);
     if (sc.config === STE_CFG_ABORT) return this.fail(0, 'STE.Config abort', pfn, pasid, access);
+    // An ATS translation request to a stream without EATS (or in bypass) is refused (IHI0070 5.2 EATS)
+    if ((access & DMA_ATS) !== 0 && (sc.config === STE_CFG_BYPASS || sc.eats === 0)) {
+      s.walker.fault.set(EVT.F_BAD_ATS_TREQ, 0, 0, 0);
+      return this.fault(sid, pasid, pfn, access, sc, null);
+    }
+    if (sc.config === STE_CFG_BYPASS) return this.output(pfn, pasid, access);
     let cd: CtxConfig | null = null;
     let tag = sc.s2Tag;
     if (sc.s1) {
@@ -185,6 +195,11 @@ export class Translator {
         stall = stallOk && (cd.stall || s.cfg.stallModel === 2) && !sc.s1stalld;
       }
     }
+    const ats = (access & DMA_ATS) !== 0 && atsResolvable(f.type, f.s2);
+    if (ats) {
+      record = false;
+      stall = false;
+    }
     let stag = 0;
     if (stall) {
       stag = this.nextStag;
@@ -196,7 +211,7 @@ export class Translator {
     w.fill(0);
     w[0] = (f.type | (pasid >= 0 ? 0x800 + pasid * 4096 : 0)) >>> 0;
     w[1] = sid >>> 0;
-    if (translation || f.type === EVT.F_WALK_EABT) {
+    if (translation || f.type === EVT.F_WALK_EABT || f.type === EVT.F_BAD_ATS_TREQ) {
       w[2] = (stag | (stall ? 0x80000000 : 0)) >>> 0;
       w[3] = (access & DMA_PRIV ? 2 : 0) | (access & DMA_EXEC ? 4 : 0) | (access & DMA_WRITE ? 0 : 8) | (f.s2 << 7) | (f.cls << 8) | (f.cls === EVT_CLASS_TT ? 0x1000 : 0);
       pageAddrWords(pfn, w, 4);
@@ -213,7 +228,7 @@ export class Translator {
       address: BigInt(pfn) << 12n,
       pasid,
       access,
-      recoverable: stall,
+      recoverable: stall || ats,
       record: { evt, ...Evt.decode(evt), recorded: record },
     };
     return -1;
