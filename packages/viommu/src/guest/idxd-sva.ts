@@ -5,7 +5,7 @@ import { PAGE_SIZE } from '@iommu-lab/platform';
 import { DSA_COMP_RECORD_SIZE, DSA_COMP_STATUS_MASK, DSA_COMP_SUCCESS, DSA_OPCODE_MEMFILL, type DsaEngine, type DsaHwDesc, IDXD_OP_FLAG_BOF, IDXD_OP_FLAG_CRAV, IDXD_OP_FLAG_RCR } from '@iommu-lab/vfio';
 import type { GuestRam } from '../vm/guest-ram.js';
 import type { VmStats } from '../vm/stats.js';
-import type { GuestMm } from './mm.js';
+import type { GuestProcessMm } from './mm.js';
 
 /** What one SVA operation ended with, from the completion records the device wrote into the process. */
 export interface SvaDmaResult {
@@ -18,17 +18,17 @@ export interface SvaDmaResult {
   dataErrors: number;
 }
 
-const records = new WeakMap<GuestMm, number>();
+const records = new WeakMap<GuestProcessMm, number>();
 
 /** The process's completion record: one page of its own memory, mapped on first use. */
-function recordOf(mm: GuestMm): number {
+function recordOf(mm: GuestProcessMm): number {
   let va = records.get(mm);
   if (va === undefined) records.set(mm, (va = mm.mmap(PAGE_SIZE)));
   return va;
 }
 
 /** A MEMFILL of [va, va + len) in the process with an 8-byte pattern, split at the work queue's max transfer. */
-export function svaMemfill(engine: DsaEngine, ram: GuestRam, stats: VmStats, mm: GuestMm, pasid: number, va: number, len: number, pattern: bigint): SvaDmaResult {
+export function svaMemfill(engine: DsaEngine, ram: GuestRam, stats: VmStats, mm: GuestProcessMm, pasid: number, va: number, len: number, pattern: bigint): SvaDmaResult {
   const cr = recordOf(mm);
   const r: SvaDmaResult = { status: 0, faultAddr: 0n, write: false, descriptors: 0, dataErrors: 0 };
   for (let off = 0; off < len; off += engine.maxXfer) {
@@ -55,7 +55,7 @@ export function svaMemfill(engine: DsaEngine, ram: GuestRam, stats: VmStats, mm:
 }
 
 /** Bytes of the process's [va, va + len) that differ from the repeating pattern (a missing page counts whole). */
-function patternDiff(ram: GuestRam, mm: GuestMm, va: number, len: number, pattern: bigint): number {
+function patternDiff(ram: GuestRam, mm: GuestProcessMm, va: number, len: number, pattern: bigint): number {
   const p = BigInt.asUintN(64, pattern);
   const lo = Number(p & 0xffff_ffffn);
   const hi = Number(p >> 32n);

@@ -1,18 +1,16 @@
-// The guest's shared virtual addressing (Linux iommu-sva.c with the 2020 IOASID allocator, io-pgfault.c): processes
-// bound to device PASIDs, the mm's PASID from the guest's IOASID allocator (through VCMD once the VT-d driver
-// registered its custom allocator), I/O page faults handled in the process's page tables, unbind and exit.
+// The guest's shared virtual addressing (Linux iommu-sva.c with the IOASID allocator, io-pgfault.c), whatever the
+// IOMMU: processes bound to device PASIDs, the mm's PASID from the guest's IOASID allocator, I/O page faults handled
+// in the process's page tables, unbind, munmap and exit. The vendor driver (intel/sva.ts, arm/sva.ts) installs the
+// process's tables at the PASID and flushes them.
 import { INVALID_IOASID, IoasidAllocator, type IoasidSet } from '@iommu-lab/ioasid';
 import { ErrnoError, PAGE_SIZE } from '@iommu-lab/platform';
-import { QI_RESP_INVALID, QI_RESP_SUCCESS } from '@iommu-lab/hw-vtd/format';
-import type { VmDevice } from '../vm/vm.js';
+import type { Vm, VmDevice } from '../vm/vm.js';
 import { svaMemfill, type SvaDmaResult } from './idxd-sva.js';
-import { psiAlignedAddress } from './intel/cache.js';
-import type { DeviceDomainInfo, IntelIommuGuest } from './intel/iommu.js';
-import { GuestPrq, type GuestPrqRequest } from './intel/prq.js';
-import { GuestSvm, GuestSvmError } from './intel/svm.js';
-import { intelVcmdAllocator, PASID_MIN, vccapPasid, type VcmdLog } from './intel/vcmd.js';
-import { GuestMm, IOMMU_PASID_INVALID } from './mm.js';
-import type { GuestPageAllocator } from './page-alloc.js';
+import { GuestSvmError } from './intel/svm.js';
+import { type GuestProcessMm, IOMMU_PASID_INVALID, type MmFaultResult } from './mm.js';
+
+/** IOMMU_FIRST_GLOBAL_PASID: PASID 0 is the RID's. */
+export const SVA_PASID_MIN = 1;
 
 /** An I/O page fault as the guest's handler saw it: its device, RID, PASID, the process and its address. */
 export interface GuestIopfRecord {
@@ -23,132 +21,128 @@ export interface GuestIopfRecord {
   addr: bigint;
   write: boolean;
   /** handle_mm_fault's outcome, or 'no-bond' when no process is bound at the PASID. */
-  result: 'ok' | 'segv' | 'no-bond';
+  result: MmFaultResult | 'no-bond';
 }
 
-interface Bond {
+/** A device as SVA sees it: its RID/StreamID (what bonds and page requests name) and PASIDs [1, pasidLimit). */
+export interface SvaDevice {
   readonly dev: VmDevice;
-  readonly info: DeviceDomainInfo;
-  readonly mm: GuestMm;
+  readonly sid: number;
+  readonly pasidLimit: number;
 }
 
-export class GuestSva {
+/** The vendor half: the CPU's table format, the SVA domain at a PASID (set/remove_dev_pasid), the mmu notifier. */
+export interface SvaIommuDriver<M extends GuestProcessMm, D extends SvaDevice> {
+  newMm(pid: number): M;
+  /** The device by its VFIO id; RangeError when the IOMMU has no such device. */
+  device(devId: string): D;
+  setDevPasid(d: D, pasid: number, mm: M): void;
+  removeDevPasid(d: D, pasid: number, mm: M): void;
+  /** arch_invalidate_secondary_tlbs for pages [firstPfn, lastPfn] of the process. */
+  invalidateRange(d: D, pasid: number, mm: M, firstPfn: number, lastPfn: number): void;
+}
+
+interface Bond<M, D> {
+  readonly d: D;
+  readonly mm: M;
+}
+
+export class IommuSva<M extends GuestProcessMm, D extends SvaDevice> {
   /** The guest kernel's IOASID allocator and the set SVA PASIDs come from (iommu_sva_pasid). */
   readonly ioasid = new IoasidAllocator();
   readonly set: IoasidSet;
-  readonly vcmd: VcmdLog = { allocs: 0, frees: 0, errors: [] };
-  /** Whether the VT-d driver registered the virtual-command allocator (register_pasid_allocator). */
-  readonly enlightened: boolean;
-  readonly svm: GuestSvm;
-  readonly prq: GuestPrq | null;
   readonly faults: GuestIopfRecord[] = [];
-  private readonly bonds = new Map<string, Bond>();
+  private readonly bonds = new Map<string, Bond<M, D>>();
   private nextPid = 1000;
 
   constructor(
-    private readonly devices: readonly VmDevice[],
-    private readonly iommu: IntelIommuGuest,
-    private readonly pages: GuestPageAllocator,
+    protected readonly vm: Vm,
+    protected readonly driver: SvaIommuDriver<M, D>,
   ) {
-    // register_pasid_allocator: only in a guest (caching mode), in scalable mode, when the vIOMMU allocates PASIDs.
-    this.enlightened = iommu.cap.cm && iommu.ecap.smts && iommu.ecap.vcs && vccapPasid(iommu.regs);
-    if (this.enlightened) this.ioasid.registerAllocator(intelVcmdAllocator(iommu.regs, this.vcmd, 'dmar0'));
     this.set = this.ioasid.allocSet({ quota: 0 });
-    this.svm = new GuestSvm(iommu);
-    this.prq = iommu.ecap.prs ? new GuestPrq(iommu.vm, iommu.regs, iommu.qi, pages, (r) => this.iopf(r)) : null;
-    this.prq?.enable();
   }
 
   /** A new process: its own page tables in guest RAM. */
-  spawn(): GuestMm {
-    return new GuestMm(this.nextPid++, this.iommu.vm.ram, this.pages);
-  }
-
-  private device(id: string): { dev: VmDevice; info: DeviceDomainInfo } {
-    const dev = this.devices.find((d) => d.vfio.id === id);
-    const info = dev && this.iommu.devices.get(dev.vfio.guestRid);
-    if (!dev || !info) throw new RangeError(`no device ${id} behind the guest's IOMMU`);
-    return { dev, info };
+  spawn(): M {
+    return this.driver.newMm(this.nextPid++);
   }
 
   /** iommu_sva_bind_device: the mm's PASID (allocated on first bind), then the SVA domain at that PASID. */
-  bind(devId: string, mm: GuestMm): number {
-    const { dev, info } = this.device(devId);
+  bind(devId: string, mm: M): number {
+    const d = this.driver.device(devId);
     const fresh = mm.pasid === IOMMU_PASID_INVALID;
     if (fresh) {
       try {
-        mm.pasid = this.ioasid.alloc(this.set, PASID_MIN, info.pasidTable.maxPasid - 1, mm);
+        mm.pasid = this.ioasid.alloc(this.set, SVA_PASID_MIN, d.pasidLimit - 1, mm);
       } catch (e) {
         if (e instanceof ErrnoError) throw new GuestSvmError(e.code, `no PASID for pid ${mm.pid}`);
         throw e;
       }
     }
     try {
-      this.svm.setDevPasid(info, mm.pasid, mm.cr3);
+      this.driver.setDevPasid(d, mm.pasid, mm);
     } catch (e) {
       if (fresh) this.dropPasid(mm);
       throw e;
     }
-    this.bonds.set(`${info.sid}:${mm.pasid}`, { dev, info, mm });
+    this.bonds.set(`${d.sid}:${mm.pasid}`, { d, mm });
     return mm.pasid;
   }
 
-  /** iommu_sva_unbind_device: the PASID entry torn down (its flushes and the page-request drain); the mm keeps its PASID. */
-  unbind(devId: string, mm: GuestMm): void {
-    const { info } = this.device(devId);
-    const key = `${info.sid}:${mm.pasid}`;
-    if (!this.bonds.has(key)) return;
-    this.svm.removeDevPasid(info, mm.pasid);
+  /** iommu_sva_unbind_device: the SVA domain leaves the PASID (the driver's tear-down and flushes); the mm keeps its PASID. */
+  unbind(devId: string, mm: M): void {
+    const key = `${this.driver.device(devId).sid}:${mm.pasid}`;
+    const b = this.bonds.get(key);
+    if (!b) return;
+    this.driver.removeDevPasid(b.d, mm.pasid, mm);
     this.bonds.delete(key);
   }
 
-  /** A process exits: its bonds undone, its PASID freed (mm_pasid_drop: back through VCMD), its memory freed. */
-  exit(mm: GuestMm): void {
+  /** A process exits: its bonds undone, its PASID freed (mm_pasid_drop), its memory freed. */
+  exit(mm: M): void {
     for (const [key, b] of [...this.bonds]) {
       if (b.mm !== mm) continue;
-      this.svm.removeDevPasid(b.info, mm.pasid);
+      this.driver.removeDevPasid(b.d, mm.pasid, mm);
       this.bonds.delete(key);
     }
     this.dropPasid(mm);
     mm.exit();
   }
 
-  private dropPasid(mm: GuestMm): void {
+  private dropPasid(mm: M): void {
     if (mm.pasid === IOMMU_PASID_INVALID || mm.pasid === INVALID_IOASID) return;
     this.ioasid.free(this.set, mm.pasid);
     mm.pasid = IOMMU_PASID_INVALID;
   }
 
-  /** munmap: the pages leave the process, and the mmu notifier flushes the PASID's IOTLB on every bound device. */
-  munmap(mm: GuestMm, va: number, bytes: number): void {
+  /** munmap: the pages leave the process, and the mmu notifier flushes the PASID on every bound device. */
+  munmap(mm: M, va: number, bytes: number): void {
     mm.zap(va, bytes);
     const first = Math.floor(va / PAGE_SIZE);
     const last = Math.ceil((va + bytes) / PAGE_SIZE) - 1;
-    for (const b of this.bonds.values()) if (b.mm === mm) this.svm.invalidateRange(b.info, mm.pasid, psiAlignedAddress(first, last));
+    for (const b of this.bonds.values()) if (b.mm === mm) this.driver.invalidateRange(b.d, mm.pasid, mm, first, last);
   }
 
-  /** iommu_sva_handle_iopf: the page brought into the bound process's tables; SUCCESS, or INVALID when it may not be. */
-  private iopf(r: GuestPrqRequest): number {
-    const b = r.pasid >= 0 ? this.bonds.get(`${r.sid}:${r.pasid}`) : undefined;
-    const result = b ? b.mm.handleMmFault(Number(r.addr / 4096n), r.write) : 'no-bond';
-    this.faults.push({ dev: b?.dev.vfio.id ?? '?', sid: r.sid, pasid: r.pasid, pid: b?.mm.pid ?? -1, addr: r.addr, write: r.write, result });
-    return result === 'ok' ? QI_RESP_SUCCESS : QI_RESP_INVALID;
+  /** iommu_sva_handle_iopf: the page brought into the process bound at (sid, pasid), recorded with its outcome. */
+  protected handleIopf(sid: number, pasid: number, addr: bigint, write: boolean): GuestIopfRecord['result'] {
+    const b = pasid >= 0 ? this.bonds.get(`${sid}:${pasid}`) : undefined;
+    const result = b ? b.mm.handleMmFault(Number(addr / 4096n), write) : 'no-bond';
+    this.faults.push({ dev: b?.d.dev.vfio.id ?? '?', sid, pasid, pid: b?.mm.pid ?? -1, addr, write, result });
+    return result;
   }
 
   /**
    * The process has the device fill [va, va + len) of its memory with a pattern, through its PASID (the PASID it
    * holds, bound or not: an unbound PASID faults). Every byte is checked (vm.stats.dataErrors).
    */
-  memfill(devId: string, mm: GuestMm, va: number, len: number, pattern: bigint): SvaDmaResult {
-    const { dev } = this.device(devId);
+  memfill(devId: string, mm: M, va: number, len: number, pattern: bigint): SvaDmaResult {
+    const { dev } = this.driver.device(devId);
     if (mm.pasid === IOMMU_PASID_INVALID) throw new RangeError(`pid ${mm.pid} has no PASID`);
-    const vm = this.iommu.vm;
-    return svaMemfill(dev.vfio.engine, vm.ram, vm.stats, mm, mm.pasid, va, len, pattern);
+    return svaMemfill(dev.vfio.engine, this.vm.ram, this.vm.stats, mm, mm.pasid, va, len, pattern);
   }
 
   /** The process bound at (device, PASID), if any. */
-  bondOf(devId: string, pasid: number): GuestMm | undefined {
-    const { info } = this.device(devId);
-    return this.bonds.get(`${info.sid}:${pasid}`)?.mm;
+  bondOf(devId: string, pasid: number): M | undefined {
+    return this.bonds.get(`${this.driver.device(devId).sid}:${pasid}`)?.mm;
   }
 }

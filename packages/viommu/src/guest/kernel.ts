@@ -11,7 +11,7 @@ import { type FlushMode, GuestDmaApi } from './dma-iommu.js';
 import { DSA_COMP_PAGE_FAULT_NOBOF, type DsaResult, IdxdGuestDevice } from './idxd.js';
 import type { GuestDmarFault } from './intel/fault.js';
 import { IntelIommuGuest } from './intel/iommu.js';
-import { GuestSva } from './iommu-sva.js';
+import { GuestSva } from './intel/sva.js';
 import { GuestPageAllocator } from './page-alloc.js';
 
 export interface GuestOptions {

@@ -1,5 +1,6 @@
-// A guest process's address space (Linux struct mm_struct): x86-64 page tables in guest RAM rooted at its CR3, VMAs,
-// pages brought in on first touch (handle_mm_fault), and the CPU's loads and stores through those tables.
+// A guest process's address space (Linux struct mm_struct): VMAs, pages brought in on first touch (handle_mm_fault),
+// and the CPU's loads and stores, over the CPU's page tables in guest RAM: x86-64 rooted at CR3 here, AArch64 in
+// mm-arm64.ts.
 import { PAGE_SIZE, X86, X86PageTable } from '@iommu-lab/platform';
 import type { GuestRam } from '../vm/guest-ram.js';
 import type { GuestPageAllocator } from './page-alloc.js';
@@ -18,8 +19,8 @@ export interface GuestVma {
 /** handle_mm_fault's answer: the page is there now, or the access is not allowed (SIGSEGV for a CPU, INVALID for a device). */
 export type MmFaultResult = 'ok' | 'segv';
 
-export class GuestMm {
-  readonly pt: X86PageTable;
+/** What every process address space is, whatever the CPU's table format. */
+export abstract class GuestProcessMm {
   readonly vmas: GuestVma[] = [];
   /** mm->pasid, given by the IOMMU layer at the first SVA bind. */
   pasid = IOMMU_PASID_INVALID;
@@ -32,22 +33,30 @@ export class GuestMm {
 
   constructor(
     readonly pid: number,
-    private readonly ram: GuestRam,
+    protected readonly ram: GuestRam,
     private readonly pages: GuestPageAllocator,
-  ) {
-    this.pt = new X86PageTable(ram, () => this.tablePage(), 4);
-  }
+  ) {}
 
-  /** CR3: the GPA of the PML4. */
-  get cr3(): number {
-    return this.pt.root * PAGE_SIZE;
-  }
+  /** mm->pgd: the GPA of the root table (CR3, TTBR0). */
+  abstract get pgd(): number;
 
-  private tablePage(): number {
+  /** The GPA frame mapped at vaPfn, or -1 when no page is present. */
+  abstract present(vaPfn: number): number;
+
+  /** Whether the page at vaPfn is mapped writable. */
+  protected abstract writable(vaPfn: number): boolean;
+
+  /** Maps a user page; `vmaWrite`: the VMA allows writes; `writeAccess`: a write brought it in. */
+  protected abstract mapPage(vaPfn: number, pfn: number, vmaWrite: boolean, writeAccess: boolean): void;
+
+  protected abstract unmapPage(vaPfn: number): void;
+
+  protected tablePage(): number {
     const pfn = this.pages.alloc(1) / PAGE_SIZE;
     this.tables.push(pfn);
     return pfn;
   }
+
 
   /** mmap of anonymous memory: a VMA only; pages come on first touch. Returns the address. */
   mmap(bytes: number, write = true): number {
@@ -63,21 +72,14 @@ export class GuestMm {
     return this.vmas.find((v) => vaPfn >= v.startPfn && vaPfn < v.startPfn + v.pages);
   }
 
-  /** The GPA frame mapped at vaPfn, or -1 when no page is present. */
-  present(vaPfn: number): number {
-    const e = this.pt.entry(vaPfn, 1);
-    if (!e || (e[0] & X86.P) === 0) return -1;
-    return (e[1] & 0xfffff) * 1048576 + (e[0] >>> 12);
-  }
-
   /** handle_mm_fault: inside a VMA that allows the access, a zeroed page mapped user, accessed (and dirty if written). */
   handleMmFault(vaPfn: number, write: boolean): MmFaultResult {
     const vma = this.vmaOf(vaPfn);
     if (!vma || (write && !vma.write)) return 'segv';
     this.faults++;
     const cur = this.present(vaPfn);
-    // A present page that could not be written gets RW and D (the VMA allows writes); else a new zeroed page.
-    this.pt.map(vaPfn, cur >= 0 ? cur : this.newPage(), 1, { user: true, write: vma.write, accessed: true, dirty: write });
+    // A present page that could not be written is mapped again, writable (the VMA allows it); else a new zeroed page.
+    this.mapPage(vaPfn, cur >= 0 ? cur : this.newPage(), vma.write, write);
     return 'ok';
   }
 
@@ -93,7 +95,7 @@ export class GuestMm {
     for (let p = Math.floor(va / PAGE_SIZE); p < Math.ceil((va + bytes) / PAGE_SIZE); p++) {
       const pfn = this.present(p);
       if (pfn < 0) continue;
-      this.pt.unmap(p);
+      this.unmapPage(p);
       this.frames.delete(pfn);
       this.pages.free(pfn * PAGE_SIZE);
       n++;
@@ -110,11 +112,6 @@ export class GuestMm {
       pfn = this.present(vaPfn);
     }
     return pfn * PAGE_SIZE + (va % PAGE_SIZE);
-  }
-
-  private writable(vaPfn: number): boolean {
-    const e = this.pt.entry(vaPfn, 1);
-    return e !== null && (e[0] & X86.RW) !== 0;
   }
 
   /** The CPU stores bytes at a user address (faulting pages in). */
@@ -149,5 +146,44 @@ export class GuestMm {
     for (const pfn of this.tables) this.pages.free(pfn * PAGE_SIZE);
     this.tables.length = 0;
     this.vmas.length = 0;
+  }
+}
+
+/** An x86-64 process: 4-level tables rooted at CR3 (what the VT-d guest binds to a PASID). */
+export class GuestMm extends GuestProcessMm {
+  readonly pt: X86PageTable;
+
+  constructor(pid: number, ram: GuestRam, pages: GuestPageAllocator) {
+    super(pid, ram, pages);
+    this.pt = new X86PageTable(ram, () => this.tablePage(), 4);
+  }
+
+  /** CR3: the GPA of the PML4. */
+  get cr3(): number {
+    return this.pt.root * PAGE_SIZE;
+  }
+
+  get pgd(): number {
+    return this.cr3;
+  }
+
+  present(vaPfn: number): number {
+    const e = this.pt.entry(vaPfn, 1);
+    if (!e || (e[0] & X86.P) === 0) return -1;
+    return (e[1] & 0xfffff) * 1048576 + (e[0] >>> 12);
+  }
+
+  protected writable(vaPfn: number): boolean {
+    const e = this.pt.entry(vaPfn, 1);
+    return e !== null && (e[0] & X86.RW) !== 0;
+  }
+
+  /** A user page, accessed, RW when the VMA allows writes, dirty when a write brought it in. */
+  protected mapPage(vaPfn: number, pfn: number, vmaWrite: boolean, writeAccess: boolean): void {
+    this.pt.map(vaPfn, pfn, 1, { user: true, write: vmaWrite, accessed: true, dirty: writeAccess });
+  }
+
+  protected unmapPage(vaPfn: number): void {
+    this.pt.unmap(vaPfn);
   }
 }
