@@ -1,6 +1,7 @@
 // vtd_check_hiod + vtd_check_hiod_accel: may this host device sit behind the emulated intel-iommu?
 // Messages are QEMU's, followed by the same fact in plain words (which capability, which side).
 import { IOMMU_HW_INFO_TYPE_INTEL_VTD, iommu_hw_info_vtd } from '@iommu-lab/iommu-core';
+import type { HostHwInfo } from '../backends/iommufd.js';
 import type { HostIommuDevice } from '../vm/viommu-model.js';
 import type { IntelIommuConfig } from './config.js';
 
@@ -12,8 +13,7 @@ export class HiodRefusal extends Error {
 }
 
 /** The host's iommu_hw_info_vtd, when GET_HW_INFO reported an Intel VT-d unit. */
-export function hostVtdInfo(hiod: HostIommuDevice): { flags: number; cap: bigint; ecap: bigint } | null {
-  const caps = hiod.caps;
+export function hostVtdInfo(caps: HostHwInfo | null): { flags: number; cap: bigint; ecap: bigint } | null {
   if (!caps || caps.type !== IOMMU_HW_INFO_TYPE_INTEL_VTD || caps.data.length < iommu_hw_info_vtd.size) return null;
   const v = iommu_hw_info_vtd.decode(caps.data);
   return { flags: v.flags, cap: v.cap_reg, ecap: v.ecap_reg };
@@ -29,7 +29,7 @@ export function vtdCheckHiod(c: IntelIommuConfig, hiod: HostIommuDevice): void {
   if (hiod.kind !== 'iommufd') {
     throw new HiodRefusal('Need IOMMUFD backend when x-flts=on (nested translation needs an iommufd nesting parent; this device is on a legacy VFIO container)');
   }
-  const vtd = hostVtdInfo(hiod);
+  const vtd = hostVtdInfo(hiod.caps);
   if (!vtd) {
     throw new HiodRefusal(`Incompatible host platform IOMMU type ${hiod.caps?.type ?? 0} (the guest's intel-iommu needs an Intel VT-d host IOMMU to nest its first stage)`);
   }

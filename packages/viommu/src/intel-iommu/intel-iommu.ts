@@ -24,6 +24,7 @@ import {
   DMAR_VER_REG,
 } from '@iommu-lab/hw-vtd/format';
 import { IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 } from '@iommu-lab/iommu-core';
+import type { HostHwInfo } from '../backends/iommufd.js';
 import type { QemuDriverOpts } from '../qemu/options.js';
 import type { MmioRegion } from '../vm/mmio.js';
 import type { HostIommuDevice, VirtualIommu } from '../vm/viommu-model.js';
@@ -61,8 +62,6 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
   readonly fault: VtdFaultUnit;
   /** svm=on: virtual commands, the page request queue, guest PASID bindings; else null. */
   readonly svm: VtdSvm | null;
-  /** HOST_IOMMU_QUIRK_NESTING_PARENT_BYPASS_RO: the host reported ERRATA_772415_SPR17 (no read-only RAM in the parent). */
-  nestingParentBypassRo = false;
 
   constructor(
     readonly vm: Vm,
@@ -134,14 +133,18 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     this.svm?.unrealize();
   }
 
+  /** vtd_get_host_iommu_quirks: with the SPR17 erratum, no read-only guest memory goes into the nest parent. */
+  hostIommuQuirks(caps: HostHwInfo): { nestingParentBypassRo: boolean } {
+    const vtd = hostVtdInfo(caps);
+    return { nestingParentBypassRo: ((vtd?.flags ?? 0) & IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17) !== 0 };
+  }
+
   /** vtd_dev_set_iommu_device. */
   setIommuDevice(hiod: HostIommuDevice): void {
     if (!this.s.cfg.cachingMode) throw new Error('Device assignment is not allowed without enabling caching-mode=on for Intel IOMMU.');
     if (this.s.spaces.some((as) => as.hiod.guestRid === hiod.guestRid)) throw new Error('Host IOMMU device already exist');
     vtdCheckHiod(this.s.cfg, hiod);
     if (hiod.kind !== 'iommufd') return;
-    // vtd_get_host_iommu_quirks: with the SPR17 erratum, no read-only guest RAM goes into the nest parent.
-    if (((hostVtdInfo(hiod)?.flags ?? 0) & IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17) !== 0) this.nestingParentBypassRo = true;
     const as = new VtdAddressSpace(this.s, hiod);
     this.s.spaces.push(as);
     if (this.s.cfg.fsts) labFaultSetup(this.s, as, (a) => labFaultDeliver(this.s, a, this.fault));

@@ -28,6 +28,11 @@ export interface VirtualIommu {
   /** get_viommu_flags: VIOMMU_FLAG_WANT_NESTING_PARENT, so VFIO allocates its default HWPT as a nest parent. */
   readonly wantNestingParent: boolean;
   /**
+   * get_host_iommu_quirks: what the host's GET_HW_INFO obliges VFIO to do, asked before it maps guest
+   * memory. HOST_IOMMU_QUIRK_NESTING_PARENT_BYPASS_RO: read-only memory stays out of the nest parent.
+   */
+  hostIommuQuirks?(caps: HostHwInfo): { nestingParentBypassRo: boolean };
+  /**
    * set_iommu_device: the HostIOMMUDevice compatibility check, then the vIOMMU takes the device.
    * A refusal throws an Error whose message says which capability is missing on which side.
    */

@@ -8,6 +8,7 @@ import { IommufdContainer } from '../vfio/container.js';
 import { VfioPciDevice } from '../vfio/vfio-pci.js';
 import { GuestRam, ramLayout } from './guest-ram.js';
 import { MmioBus } from './mmio.js';
+import { machineRoms, type RomRegion } from './rom.js';
 import { bump, emptyStats, type VmStats } from './stats.js';
 import { type HostIommuDevice, type VirtualIommu, virtualIommuFactory } from './viommu-model.js';
 
@@ -27,6 +28,8 @@ export class Vm {
   /** The QEMU process on the host. */
   readonly vmm: Process;
   readonly ram: GuestRam;
+  /** Read-only firmware regions (pc.bios on q35). */
+  readonly roms: readonly RomRegion[];
   readonly mmio: MmioBus;
   stats: VmStats = emptyStats();
   readonly backends = new Map<string, IommufdBackend>();
@@ -50,6 +53,7 @@ export class Vm {
     this.mmio = new MmioBus(() => this.stats, this.tp.exit);
     try {
       this.ram = new GuestRam(this.vmm, cl.memory, host.mem, ramLayout(cl.machine, cl.memory));
+      this.roms = machineRoms(cl.machine, this.vmm);
       this.viommu = this.realize(cl);
     } catch (e) {
       // A refused command line ends the VMM: every fd it opened is closed, nothing stays bound or mapped.
@@ -107,7 +111,10 @@ export class Vm {
       throw new QemuOptionError(d.text, `vfio ${bdf}: no such host device`);
     }
     const vfio = new VfioPciDevice(d.props.get('id') ?? `vfio${this.devices.length}`, host, guestRid, backend, this.vmm, () => this.stats, this.tp.ioctl);
-    const container = new IommufdContainer(backend, this.ram);
+    // iommufd_cdev_autodomains_get: the vIOMMU's quirks for this host decide what the nest parent may hold.
+    const viommu = this.viommu;
+    const bypassRo = viommu?.wantNestingParent === true && viommu.hostIommuQuirks?.(vfio.hwInfo).nestingParentBypassRo === true;
+    const container = new IommufdContainer(backend, this.ram, this.roms, () => bypassRo);
     let defaultHwpt: number;
     if (this.viommu?.wantNestingParent) {
       // "vfio/iommufd: Force creating nesting parent HWPT".
