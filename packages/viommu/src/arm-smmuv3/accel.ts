@@ -143,7 +143,9 @@ export class SmmuV3Accel {
       const ste0 = ((BigInt(ste[1]!) << 32n) | BigInt(ste[0]!)) & STE_0_NESTING_ALLOWED;
       const ste1 = ((BigInt(ste[3]!) << 32n) | BigInt(ste[2]!)) & STE_1_NESTING_ALLOWED;
       try {
-        s1 = hwpt = be.hwptAlloc(vfio.devId, this.viommuId, 0, IOMMU_HWPT_DATA_ARM_SMMUV3, vste(ste0, ste1));
+        // With the guest's PRI queue on, its page requests come through the vIOMMU's fault queue.
+        const faultId = this.s.priqEnabled() ? this.s.pri!.faultQueue(be) : undefined;
+        s1 = hwpt = be.hwptAlloc(vfio.devId, this.viommuId, 0, IOMMU_HWPT_DATA_ARM_SMMUV3, vste(ste0, ste1), faultId);
       } catch (e) {
         this.s.errors.push(`nested HWPT for sid 0x${sid.toString(16)}: ${(e as Error).message}`);
         return false;

@@ -27,6 +27,15 @@ function cmdSync(s: ArmSmmuV3Device): number {
   return 0;
 }
 
+/** CMD_PRI_RESP with pri=on (IHI0070 4.6.1): the reserved Resp and SSV without SubstreamIDs are illegal. */
+function priResp(s: ArmSmmuV3Device): number {
+  const resp = (w[2]! >>> 12) & 3;
+  const ssv = (w[0]! & (1 << 11)) !== 0;
+  if (resp === 3 || (ssv && s.cfg.ssidsize === 0)) return CERROR_ILL;
+  s.pri!.respond(w[1]!, ssv, (w[0]! >>> 12) & 0xfffff, w[2]! & 0x1ff, resp);
+  return 0;
+}
+
 /** Executes the command in `w`; returns a CERROR_* code (0 when it completed). */
 function execute(s: ArmSmmuV3Device, op: number): number {
   const accel = s.accel;
@@ -65,13 +74,15 @@ function execute(s: ArmSmmuV3Device, op: number): number {
     case OP.TLBI_S2_IPA:
       // Stage-2 commands on a unit that does not advertise stage 2.
       return CERROR_ILL;
+    case OP.PRI_RESP:
+      // Without pri=on, traced and ignored as QEMU does.
+      return s.pri ? priResp(s) : 0;
     case OP.TLBI_EL3_ALL:
     case OP.TLBI_EL3_VA:
     case OP.TLBI_EL2_ALL:
     case OP.TLBI_EL2_ASID:
     case OP.TLBI_EL2_VA:
     case OP.TLBI_EL2_VAA:
-    case OP.PRI_RESP:
     case OP.RESUME:
     case OP.STALL_TERM:
       // Known commands QEMU does not implement: traced and ignored.

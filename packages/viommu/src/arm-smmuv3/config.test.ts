@@ -16,8 +16,8 @@ function refusal(text: string): string {
 }
 
 describe('arm-smmuv3 properties (smmuv3_properties, smmu_validate_property)', () => {
-  it("takes QEMU's defaults: stage 1, accel off, ril on, ats off, 44-bit OAS, no SubstreamIDs", () => {
-    expect(smmuV3Config(opts(''))).toEqual({ stage: '1', accel: false, ril: true, ats: false, oas: 44, ssidsize: 0, msiGpa: 0, primaryBus: 'pcie.0' });
+  it("takes QEMU's defaults: stage 1, accel off, ril on, ats off, 44-bit OAS, no SubstreamIDs (and pri off)", () => {
+    expect(smmuV3Config(opts(''))).toEqual({ stage: '1', accel: false, ril: true, ats: false, pri: false, oas: 44, ssidsize: 0, msiGpa: 0, primaryBus: 'pcie.0' });
     expect(smmuV3Config(opts('accel=on,ril=off,ats=on,oas=48,ssidsize=20,msi-gpa=0x8090000'))).toMatchObject({ accel: true, ril: false, ats: true, oas: 48, ssidsize: 20, msiGpa: 0x809_0000 });
   });
 
@@ -26,6 +26,8 @@ describe('arm-smmuv3 properties (smmuv3_properties, smmu_validate_property)', ()
     expect(refusal('arm-smmuv3,primary-bus=pcie.1')).toBe("Property 'arm-smmuv3.primary-bus' can't find value 'pcie.1'");
     expect(refusal('arm-smmuv3,primary-bus=pcie.0,ril=off')).toBe('ril can only be disabled if accel=on');
     expect(refusal('arm-smmuv3,primary-bus=pcie.0,ats=on')).toBe('ats can only be enabled if accel=on');
+    expect(refusal('arm-smmuv3,primary-bus=pcie.0,pri=on')).toBe('pri can only be enabled if accel=on');
+    expect(refusal('arm-smmuv3,primary-bus=pcie.0,accel=on,pri=on')).toBe('pri can only be enabled if ats=on');
     expect(refusal('arm-smmuv3,primary-bus=pcie.0,oas=48')).toBe('OAS must be 44 bits when accel=off');
     expect(refusal('arm-smmuv3,primary-bus=pcie.0,ssidsize=8')).toBe('ssidsize can only be set if accel=on');
     expect(refusal('arm-smmuv3,primary-bus=pcie.0,accel=on,stage=nested')).toBe('Only stage1 is supported for SMMUv3 with accel=on');
@@ -59,5 +61,14 @@ describe('arm-smmuv3 ID registers (smmuv3_init_id_regs + accel overrides)', () =
     // Host IDR5 0x15 = OAS 48 (5) | GRAN4K: the guest keeps its own OAS (48 = 5) and gets 4K only
     smmuV3AdoptHostGranules(r, 0x15);
     expect(r.idr[5]).toBe(0x15);
+  });
+
+  it('pri=on adds IDR0.PRI (bit 16) and IDR1.PRIQS 19 (bits 15:11); off, both stay 0', () => {
+    const on = smmuV3IdRegs(smmuV3Config(opts('accel=on,ats=on,pri=on,ssidsize=20')));
+    expect(on.idr[0]! & 0x1_0000).toBe(0x1_0000);
+    // SIDSIZE 16 | SSIDSIZE 20 << 6 (0x500) | PRIQS 19 << 11 (0x9800) | EVENTQS 19 << 16 | CMDQS 19 << 21
+    expect(on.idr[1]).toBe(0x0273_9d10);
+    const off = smmuV3IdRegs(smmuV3Config(opts('accel=on,ats=on,ssidsize=20')));
+    expect([off.idr[0]! & 0x1_0000, (off.idr[1]! >>> 11) & 0x1f]).toEqual([0, 0]);
   });
 });

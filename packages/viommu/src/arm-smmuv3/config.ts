@@ -17,6 +17,8 @@ export interface SmmuV3Config {
   ril: boolean;
   /** ats: IDR0.ATS (accel only). */
   ats: boolean;
+  /** pri: IDR0.PRI and the PRI queue, fed from the host's fault queue (accel and ats only; this model's own). */
+  pri: boolean;
   /** oas: 44 or 48 (48 with accel only). */
   oas: number;
   /** ssidsize: IDR1.SSIDSIZE, SubstreamID bits (accel only). */
@@ -26,7 +28,7 @@ export interface SmmuV3Config {
   primaryBus: string;
 }
 
-const KNOWN = ['stage', 'accel', 'ril', 'ats', 'oas', 'ssidsize', 'msi-gpa', 'primary-bus', 'bus_num', 'id'];
+const KNOWN = ['stage', 'accel', 'ril', 'ats', 'pri', 'oas', 'ssidsize', 'msi-gpa', 'primary-bus', 'bus_num', 'id'];
 
 /** Reads the properties with QEMU's defaults and applies the realize-time checks. */
 export function smmuV3Config(opts: QemuDriverOpts): SmmuV3Config {
@@ -37,6 +39,7 @@ export function smmuV3Config(opts: QemuDriverOpts): SmmuV3Config {
     accel: qemuBool(opts, 'accel', false),
     ril: qemuBool(opts, 'ril', true),
     ats: qemuBool(opts, 'ats', false),
+    pri: qemuBool(opts, 'pri', false),
     oas: qemuUint(opts, 'oas', SMMU_OAS_44BIT, 0xff),
     ssidsize: qemuUint(opts, 'ssidsize', 0, 0xff),
     msiGpa: qemuUint(opts, 'msi-gpa', 0, Number.MAX_SAFE_INTEGER),
@@ -49,6 +52,7 @@ export function smmuV3Config(opts: QemuDriverOpts): SmmuV3Config {
   if (!c.accel) {
     if (!c.ril) throw new QemuOptionError(opts.text, 'ril can only be disabled if accel=on');
     if (c.ats) throw new QemuOptionError(opts.text, 'ats can only be enabled if accel=on');
+    if (c.pri) throw new QemuOptionError(opts.text, 'pri can only be enabled if accel=on');
     if (c.oas !== SMMU_OAS_44BIT) throw new QemuOptionError(opts.text, 'OAS must be 44 bits when accel=off');
     if (c.ssidsize) throw new QemuOptionError(opts.text, 'ssidsize can only be set if accel=on');
     // Stage 2 and nesting of the emulated (non-accel) unit are not modelled: it serves no device here anyway.
@@ -58,5 +62,7 @@ export function smmuV3Config(opts: QemuDriverOpts): SmmuV3Config {
   if (c.stage !== '1') throw new QemuOptionError(opts.text, 'Only stage1 is supported for SMMUv3 with accel=on');
   if (c.oas !== SMMU_OAS_44BIT && c.oas !== SMMU_OAS_48BIT) throw new QemuOptionError(opts.text, 'OAS can only be set to 44 or 48 bits');
   if (c.ssidsize > SMMU_SSID_MAX_BITS) throw new QemuOptionError(opts.text, `ssidsize must be in the range 0 to ${SMMU_SSID_MAX_BITS}`);
+  // Page requests follow ATS translation requests that failed: PRI without ATS has nothing to report.
+  if (c.pri && !c.ats) throw new QemuOptionError(opts.text, 'pri can only be enabled if ats=on');
   return c;
 }

@@ -62,6 +62,9 @@ describe('host compatibility of the accelerated arm-smmuv3 (smmuv3_accel_check_h
     const atsHost = withBit(0, HOST[0]! | 0x400);
     expect(refusal(',ats=on', hiod(atsHost, { caps: hwInfo(atsHost, 2, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) }))).toBe('0000:02:00.0 has no ATS (ats=on offers the guest ATS for a device without it)');
     expect(refusal(',ats=on', hiod(atsHost))).toBe('accepted');
+    // PRI: the host's IDR0.PRI (bit 16) must be there for the guest's pri=on.
+    expect(refusal(',ats=on,pri=on', hiod(atsHost))).toBe("Host SMMUv3 doesn't support Page Request Interface (the guest is offered PRI (pri=on) and the host has no PRI queue)");
+    expect(refusal(',ats=on,pri=on', hiod(withBit(0, atsHost[0]! | 0x1_0000)))).toBe('accepted');
     expect(refusal('', hiod(), 2 ** 44 + GiB)).toBe('guest RAM ends at 0x100040000000 (above the 44-bit output size (oas) the guest\'s stage 1 may point to)');
     expect(refusal('', hiod(HOST, { awBits: 39 }))).toMatch(/^Host IOVA space is 39 bits/);
   });

@@ -48,6 +48,9 @@ export function smmuV3CheckHiod(regs: SmmuV3IdRegs, hiod: HostIommuDevice, guest
   if (Idr3.decode(host[3]!).ril < Idr3.decode(regs.idr[3]!).ril) refuse("Host SMMUv3 doesn't support Range Invalidation", 'host IDR3.RIL = 0 but the guest is offered range TLBIs: use ril=off');
   if (hostOas < vOas) refuse(`Host SMMUv3 supports only ${hostOas}-bit IPA, but the vSMMU OAS implies ${vOas}-bit IPA`, `guest IPAs up to ${vOas} bits would not fit the host stage 2`);
   if (h0.ats < v0.ats) refuse("Host SMMUv3 doesn't support Address Translation Services", 'the guest is offered ATS (ats=on)');
+  // Ours: PRI needs the host's PRI queue and a device that sends page requests.
+  if (h0.pri < v0.pri) refuse("Host SMMUv3 doesn't support Page Request Interface", 'the guest is offered PRI (pri=on) and the host has no PRI queue');
+  if (v0.pri && hiod.dev && !hiod.dev.vfio.host.pri) refuse(`${hiod.name} has no PRI`, 'pri=on offers the guest page requests from a device without the PRI capability');
   // Ours: widths and the device's own capabilities.
   if (v0.asid16 && !h0.asid16) refuse('Host SMMUv3 has 8-bit ASIDs', 'the guest is offered 16-bit ASIDs (IDR0.ASID16) that the host would truncate');
   if (v0.ats && ((hiod.caps?.capabilities ?? 0n) & IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n) refuse(`${hiod.name} has no ATS`, 'ats=on offers the guest ATS for a device without it');

@@ -7,6 +7,8 @@ import type { SmmuV3Config } from './config.js';
 export const SMMU_IDR1_SIDSIZE = 16;
 export const SMMU_CMDQS = 19;
 export const SMMU_EVENTQS = 19;
+/** The PRI queue's largest log2size (pri=on), as large as the other queues. */
+export const SMMU_PRIQS = 19;
 
 export interface SmmuV3IdRegs {
   /** IDR0..IDR5. */
@@ -16,8 +18,9 @@ export interface SmmuV3IdRegs {
 }
 
 /**
- * The ID registers of the emulated unit. One addition to QEMU's set: IDR0.MSI, so that CMD_SYNC can complete
- * with an MSI write into guest RAM (the guest then polls memory, as Linux does on coherent SMMUs with MSIs).
+ * The ID registers of the emulated unit. Additions to QEMU's set: IDR0.MSI, so that CMD_SYNC can complete with
+ * an MSI write into guest RAM (the guest then polls memory, as Linux does on coherent SMMUs with MSIs); with
+ * pri=on, IDR0.PRI and IDR1.PRIQS.
  */
 export function smmuV3IdRegs(c: SmmuV3Config): SmmuV3IdRegs {
   const idr = new Uint32Array(6);
@@ -32,8 +35,9 @@ export function smmuV3IdRegs(c: SmmuV3Config): SmmuV3IdRegs {
     termModel: 1,
     stLevel: IDR0_ST_LEVEL_2LVL,
     ats: c.ats ? 1 : 0,
+    pri: c.pri ? 1 : 0,
   });
-  idr[1] = Idr1.encode({ sidsize: SMMU_IDR1_SIDSIZE, ssidsize: c.ssidsize, eventqs: SMMU_EVENTQS, cmdqs: SMMU_CMDQS });
+  idr[1] = Idr1.encode({ sidsize: SMMU_IDR1_SIDSIZE, ssidsize: c.ssidsize, priqs: c.pri ? SMMU_PRIQS : 0, eventqs: SMMU_EVENTQS, cmdqs: SMMU_CMDQS });
   idr[3] = Idr3.encode({ had: 1, ril: c.ril ? 1 : 0, bbml: 2 });
   idr[5] = Idr5.encode({ oas: addrSizeEncoding(c.oas), gran4k: 1, gran16k: 1, gran64k: 1 });
   return { idr, iidr: 0, aidr: 0x1 };

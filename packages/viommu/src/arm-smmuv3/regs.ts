@@ -20,6 +20,7 @@ export function smmuRegName(offset: number): string | undefined {
 /** The names of the wired interrupt lines (their device-tree interrupt-names). */
 export const SMMU_IRQ = {
   EVTQ: 'arm-smmuv3:eventq',
+  PRIQ: 'arm-smmuv3:priq',
   CMD_SYNC: 'arm-smmuv3:cmdq-sync',
   GERROR: 'arm-smmuv3:gerror',
 } as const;

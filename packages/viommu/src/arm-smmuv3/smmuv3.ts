@@ -1,7 +1,7 @@
 // The emulated arm-smmuv3 (hw/arm/smmuv3.c): a register file whose accesses are VM exits, the command queue
 // consumed on the CMDQ_PROD write exit, the event queue, GERROR and the wired interrupts; with accel=on the
 // host SMMUv3 nests the guest's stage 1 (accel.ts).
-import { CR0_CMDQEN, CR0_EVTQEN, CR0_SMMUEN, GBPA_UPDATE, GERROR_CMDQ_ERR, IRQ_CTRL_EVTQ_IRQEN, IRQ_CTRL_GERROR_IRQEN, SMMU_REG, SMMU_REG_SPACE } from '@iommu-lab/hw-smmuv3/format';
+import { CR0_CMDQEN, CR0_EVTQEN, CR0_PRIQEN, CR0_SMMUEN, GBPA_UPDATE, GERROR_CMDQ_ERR, IRQ_CTRL_EVTQ_IRQEN, IRQ_CTRL_GERROR_IRQEN, IRQ_CTRL_PRIQ_IRQEN, SMMU_REG, SMMU_REG_SPACE } from '@iommu-lab/hw-smmuv3/format';
 import type { Tracepoint } from '@iommu-lab/platform';
 import type { QemuDriverOpts } from '../qemu/options.js';
 import type { MmioRegion } from '../vm/mmio.js';
@@ -10,12 +10,13 @@ import type { Vm } from '../vm/vm.js';
 import { SmmuV3Accel } from './accel.js';
 import { smmuV3CmdqConsume } from './cmdq.js';
 import { smmuV3Config, type SmmuV3Config } from './config.js';
-import { smmuV3IdRegs, type SmmuV3IdRegs, SMMU_CMDQS, SMMU_EVENTQS } from './idr.js';
+import { smmuV3IdRegs, type SmmuV3IdRegs, SMMU_CMDQS, SMMU_EVENTQS, SMMU_PRIQS } from './idr.js';
+import { SmmuV3Pri } from './pri.js';
 import { SmmuV3Queue } from './queue.js';
 import { SMMU_CR0_RESERVED, SMMU_GBPA_RESET_VAL, SMMU_IRQ, smmuRegName, VIRT_SMMU_BASE } from './regs.js';
 import type { StrtabRegs } from './ste.js';
 
-export type SmmuIrq = 'evtq' | 'cmd-sync' | 'gerror';
+export type SmmuIrq = 'evtq' | 'priq' | 'cmd-sync' | 'gerror';
 
 export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
   readonly name = 'arm-smmuv3';
@@ -36,14 +37,18 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
   /** GERROR_IRQ_CFG0 (lo, hi), CFG1, CFG2 and the same for the event queue: stored, interrupts are wired. */
   readonly gerrorIrqCfg = new Uint32Array(4);
   readonly eventqIrqCfg = new Uint32Array(4);
+  readonly priqIrqCfg = new Uint32Array(4);
   strtabBaseLo = 0;
   strtabBaseHi = 0;
   strtabBaseCfg = 0;
   readonly cmdq = new SmmuV3Queue(16, SMMU_CMDQS);
   readonly eventq = new SmmuV3Queue(32, SMMU_EVENTQS);
+  /** The PRI queue: registers only with pri=on (IDR0.PRI). */
+  readonly priq = new SmmuV3Queue(16, SMMU_PRIQS);
+  readonly pri: SmmuV3Pri | null;
   /** What QEMU reports with error_report (the guest is not told). */
   readonly errors: string[] = [];
-  readonly tp: { cmd: Tracepoint; ste: Tracepoint; event: Tracepoint };
+  readonly tp: { cmd: Tracepoint; ste: Tracepoint; event: Tracepoint; pri: Tracepoint };
 
   constructor(
     readonly vm: Vm,
@@ -53,7 +58,8 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
     this.id = smmuV3IdRegs(this.cfg);
     this.wantNestingParent = this.cfg.accel;
     const t = vm.host.trace;
-    this.tp = { cmd: t.point('smmuv3_cmdq_opcode', 'viommu'), ste: t.point('smmuv3_accel_install_ste', 'viommu'), event: t.point('smmuv3_propagate_event', 'viommu') };
+    this.tp = { cmd: t.point('smmuv3_cmdq_opcode', 'viommu'), ste: t.point('smmuv3_accel_install_ste', 'viommu'), event: t.point('smmuv3_propagate_event', 'viommu'), pri: t.point('smmuv3_pri_request', 'viommu') };
+    this.pri = this.cfg.pri ? new SmmuV3Pri(this) : null;
     this.accel = this.cfg.accel ? new SmmuV3Accel(this) : null;
     vm.mmio.add(this);
   }
@@ -85,10 +91,15 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
     return (this.cr0 & CR0_EVTQEN) !== 0;
   }
 
+  priqEnabled(): boolean {
+    return this.pri !== null && (this.cr0 & CR0_PRIQEN) !== 0;
+  }
+
   /** smmuv3_trigger_irq: GERROR toggles only errors not already pending; the lines pulse when enabled. */
   triggerIrq(irq: SmmuIrq, gerrorMask = 0): void {
     let pulse: boolean;
     if (irq === 'evtq') pulse = (this.irqCtrl & IRQ_CTRL_EVTQ_IRQEN) !== 0;
+    else if (irq === 'priq') pulse = (this.irqCtrl & IRQ_CTRL_PRIQ_IRQEN) !== 0;
     else if (irq === 'cmd-sync') pulse = true;
     else {
       const fresh = ~(this.gerror ^ this.gerrorn) & gerrorMask;
@@ -96,7 +107,7 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
       this.gerror = (this.gerror ^ fresh) >>> 0;
       pulse = (this.irqCtrl & IRQ_CTRL_GERROR_IRQEN) !== 0;
     }
-    if (pulse) this.vm.raiseIrq(irq === 'evtq' ? SMMU_IRQ.EVTQ : irq === 'cmd-sync' ? SMMU_IRQ.CMD_SYNC : SMMU_IRQ.GERROR);
+    if (pulse) this.vm.raiseIrq(irq === 'evtq' ? SMMU_IRQ.EVTQ : irq === 'priq' ? SMMU_IRQ.PRIQ : irq === 'cmd-sync' ? SMMU_IRQ.CMD_SYNC : SMMU_IRQ.GERROR);
   }
 
   /** smmu_write_cmdq_err: CMDQ_CONS.ERR [30:24]. */
@@ -160,6 +171,12 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
       case R.EVENTQ_CONS % 0x10000:
         return this.eventq.cons;
     }
+    if (this.pri) {
+      if (off === R.PRIQ_BASE) return this.priq.baseLo;
+      if (off === R.PRIQ_BASE + 4) return this.priq.baseHi;
+      if (off === R.PRIQ_PROD % 0x10000) return this.priq.prod;
+      if (off === R.PRIQ_CONS % 0x10000) return this.priq.cons;
+    }
     const irqCfg = this.irqCfg(off);
     return irqCfg ? irqCfg[0][irqCfg[1]]! : 0;
   }
@@ -170,10 +187,22 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
     for (const [base, words] of [
       [R.GERROR_IRQ_CFG0, this.gerrorIrqCfg],
       [R.EVENTQ_IRQ_CFG0, this.eventqIrqCfg],
+      [R.PRIQ_IRQ_CFG0, this.priqIrqCfg],
     ] as const) {
-      if (off >= base && off < base + 16) return [words, (off - base) / 4];
+      if (off >= base && off < base + 16 && (this.pri || words !== this.priqIrqCfg)) return [words, (off - base) / 4];
     }
     return null;
+  }
+
+  /** PRIQ_BASE (both halves) and PRIQ_PROD/CONS; true when `off` was one of them. */
+  private writePriq(off: number, v: number): boolean {
+    const R = SMMU_REG;
+    if (off === R.PRIQ_BASE) this.priq.setBase(v, this.priq.baseHi);
+    else if (off === R.PRIQ_BASE + 4) this.priq.setBase(this.priq.baseLo, v);
+    else if (off === R.PRIQ_PROD % 0x10000) this.priq.prod = v;
+    else if (off === R.PRIQ_CONS % 0x10000) this.priq.cons = v;
+    else return false;
+    return true;
   }
 
   /** smmu_write_mmio: a 64-bit write is its two halves, low first. */
@@ -185,6 +214,7 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
     // Queue and table bases take both halves at once (LOG2SIZE is in the low half).
     if (off === SMMU_REG.CMDQ_BASE) return this.cmdq.setBase(lo, hi);
     if (off === SMMU_REG.EVENTQ_BASE) return this.eventq.setBase(lo, hi);
+    if (off === SMMU_REG.PRIQ_BASE && this.pri) return this.priq.setBase(lo, hi);
     this.writel(off, lo);
     this.writel(off + 4, hi);
   }
@@ -250,6 +280,7 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
         this.eventq.cons = v;
         return;
     }
+    if (this.pri && this.writePriq(off, v)) return;
     const irqCfg = this.irqCfg(off);
     if (irqCfg) irqCfg[0][irqCfg[1]] = v;
   }

@@ -1,0 +1,152 @@
+// PRI on the accelerated arm-smmuv3 (pri=on; QEMU has none yet, so this is the spec's PRI queue, IHI0070 8): the
+// host's page requests for the VM come from the vIOMMU's iommufd FAULT queue (read when the kernel wakes the VMM),
+// become 16-byte PRI records with the guest's StreamID and SubstreamID in the guest's PRI queue, and the guest's
+// CMD_PRI_RESP becomes a struct iommu_hwpt_page_response written back to the fault fd.
+import { GERROR_PRIQ_ABT_ERR, PRI_RESP_SUCC } from '@iommu-lab/hw-smmuv3/format';
+import {
+  IOMMU_PAGE_RESP_INVALID,
+  IOMMU_PAGE_RESP_SUCCESS,
+  IOMMU_PGFAULT_FLAGS_LAST_PAGE,
+  IOMMU_PGFAULT_FLAGS_PASID_VALID,
+  IOMMU_PGFAULT_PERM_EXEC,
+  IOMMU_PGFAULT_PERM_PRIV,
+  IOMMU_PGFAULT_PERM_READ,
+  IOMMU_PGFAULT_PERM_WRITE,
+  iommu_hwpt_page_response,
+  iommu_hwpt_pgfault,
+} from '@iommu-lab/iommu-core';
+import { pollWaitAdd } from '@iommu-lab/platform';
+import type { IommufdBackend } from '../backends/iommufd.js';
+import type { ArmSmmuV3Device } from './smmuv3.js';
+
+const PGFAULT = iommu_hwpt_pgfault.size;
+/** Fault records taken per read(2). */
+const BATCH = 16;
+/** PRIQ_PROD.OVFLG / PRIQ_CONS.OVACKFLG. */
+const OVF = 0x8000_0000;
+
+export interface SmmuV3PriStats {
+  /** Fault records read from the host, records written to the guest, and responses written back. */
+  read: number;
+  queued: number;
+  responses: number;
+  /** Groups answered by the unit itself: PRIQ disabled (INVALID), overflow (SUCCESS), no such device. */
+  answered: number;
+  lost: number;
+}
+
+export class SmmuV3Pri {
+  faultId = 0;
+  faultFd = -1;
+  readonly stats: SmmuV3PriStats = { read: 0, queued: 0, responses: 0, answered: 0, lost: 0 };
+  /** Groups handed to the guest and not answered yet: "sid:prgi" -> the host's cookie. */
+  private readonly pending = new Map<string, { cookie: number; ssid: number }>();
+  private readonly w = new Uint32Array(4);
+
+  constructor(private readonly s: ArmSmmuV3Device) {}
+
+  /** The vIOMMU's FAULT queue (IOMMU_FAULT_QUEUE_ALLOC) on first use: the fault id nested HWPTs are allocated with. */
+  faultQueue(be: IommufdBackend): number {
+    if (this.faultId) return this.faultId;
+    const q = be.faultQueueAlloc();
+    this.faultId = q.id;
+    this.faultFd = q.fd;
+    const vm = this.s.vm;
+    // The VMM thread sleeps in poll on the fd: the kernel's wake-up runs it; the main loop polls it too.
+    pollWaitAdd(vm.vmm.file(q.fd), () => this.drain());
+    vm.addFdHandler(q.fd, () => this.drain());
+    return q.id;
+  }
+
+  /** Reads every queued fault and hands it to the guest. */
+  drain(): void {
+    const proc = this.s.vm.vmm;
+    for (;;) {
+      const bytes = proc.read(this.faultFd, PGFAULT * BATCH);
+      if (bytes.length === 0) return;
+      for (let off = 0; off < bytes.length; off += PGFAULT) this.forward(iommu_hwpt_pgfault.decode(bytes.subarray(off, off + PGFAULT)));
+    }
+  }
+
+  private forward(f: ReturnType<typeof iommu_hwpt_pgfault.decode>): void {
+    this.stats.read++;
+    const s = this.s;
+    const last = (f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) !== 0;
+    const ssv = (f.flags & IOMMU_PGFAULT_FLAGS_PASID_VALID) !== 0;
+    const sid = this.guestSid(f.dev_id);
+    if (sid < 0) return this.answer(f.cookie, last, IOMMU_PAGE_RESP_INVALID);
+    // PRIQEN clear: nobody in the guest takes PRI.
+    if (!s.priqEnabled()) return this.answer(f.cookie, last, IOMMU_PAGE_RESP_INVALID);
+    const q = s.priq;
+    if (q.full()) {
+      // Overflow (IHI0070 8): OVFLG toggles once per episode and the group is answered Success, to be retried.
+      this.stats.lost++;
+      if ((q.prod & OVF) === (q.cons & OVF)) q.prod = (q.prod ^ OVF) >>> 0;
+      return this.answer(f.cookie, last, IOMMU_PAGE_RESP_SUCCESS);
+    }
+    const w = this.w;
+    // dword 0: SID [31:0], SSID [51:32], Priv 58, Exec 59, Read 60, Write 61, Last 62, SSV 63; dword 1: PRG index, page.
+    const p = f.perm;
+    w[0] = sid >>> 0;
+    w[1] =
+      ((ssv ? f.pasid & 0xfffff : 0) |
+        (p & IOMMU_PGFAULT_PERM_PRIV ? 1 << 26 : 0) |
+        (p & IOMMU_PGFAULT_PERM_EXEC ? 1 << 27 : 0) |
+        (p & IOMMU_PGFAULT_PERM_READ ? 1 << 28 : 0) |
+        (p & IOMMU_PGFAULT_PERM_WRITE ? 1 << 29 : 0) |
+        (last ? 1 << 30 : 0) |
+        (ssv ? 1 << 31 : 0)) >>>
+      0;
+    w[2] = (Number(f.addr & 0xffff_f000n) | (f.grpid & 0x1ff)) >>> 0;
+    w[3] = Number((f.addr >> 32n) & 0xffff_ffffn);
+    const at = q.prodEntry();
+    const ram = s.vm.ram;
+    if (!ram.write64(at, w[0], w[1]) || !ram.write64(at + 8, w[2], w[3])) {
+      s.triggerIrq('gerror', GERROR_PRIQ_ABT_ERR);
+      return this.answer(f.cookie, last, IOMMU_PAGE_RESP_INVALID);
+    }
+    // The guest may answer inside the interrupt it is about to get: remember the cookie first.
+    if (last) this.pending.set(`${sid}:${f.grpid & 0x1ff}`, { cookie: f.cookie, ssid: ssv ? f.pasid : -1 });
+    q.prodIncr();
+    this.stats.queued++;
+    if (s.tp.pri.enabled) s.tp.pri.emit({ sid, ssid: ssv ? f.pasid : -1, addr: `0x${f.addr.toString(16)}`, prgi: f.grpid, last });
+    s.triggerIrq('priq');
+  }
+
+  /** The guest's CMD_PRI_RESP: Success stays SUCCESS; Deny and Fail become INVALID (the codes iommufd takes). */
+  respond(sid: number, ssv: boolean, ssid: number, prgi: number, resp: number): void {
+    const key = `${sid}:${prgi}`;
+    const p = this.pending.get(key);
+    if (!p || (ssv && p.ssid !== ssid)) return;
+    this.pending.delete(key);
+    this.stats.responses++;
+    this.write(p.cookie, resp === PRI_RESP_SUCC ? IOMMU_PAGE_RESP_SUCCESS : IOMMU_PAGE_RESP_INVALID);
+  }
+
+  /** Groups the guest has not answered yet. */
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
+  /** The guest StreamID of the device an iommufd dev_id names, or -1. */
+  private guestSid(devId: number): number {
+    for (const [sid, d] of this.s.accel?.devices ?? []) if (d.dev.vfio.devId === devId) return sid;
+    return -1;
+  }
+
+  /** A group the unit answers by itself (only the last page of a group carries a response). */
+  private answer(cookie: number, last: boolean, code: number): void {
+    if (!last) return;
+    this.stats.answered++;
+    this.write(cookie, code);
+  }
+
+  private write(cookie: number, code: number): void {
+    try {
+      this.s.vm.vmm.write(this.faultFd, iommu_hwpt_page_response.encode({ cookie, code }));
+    } catch (e) {
+      // The group went away meanwhile (its HWPT was detached and the kernel answered it).
+      this.s.errors.push(`page response (cookie ${cookie}) failed: ${(e as Error).message}`);
+    }
+  }
+}
