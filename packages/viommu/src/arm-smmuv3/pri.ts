@@ -64,11 +64,12 @@ export class SmmuV3Pri {
     for (;;) {
       const bytes = proc.read(this.faultFd, PGFAULT * BATCH);
       if (bytes.length === 0) return;
-      for (let off = 0; off < bytes.length; off += PGFAULT) this.forward(iommu_hwpt_pgfault.decode(bytes.subarray(off, off + PGFAULT)));
+      for (let off = 0; off < bytes.length; off += PGFAULT) this.deliver(iommu_hwpt_pgfault.decode(bytes.subarray(off, off + PGFAULT)));
     }
   }
 
-  private forward(f: ReturnType<typeof iommu_hwpt_pgfault.decode>): void {
+  /** One host fault record (struct iommu_hwpt_pgfault) for the guest. */
+  deliver(f: ReturnType<typeof iommu_hwpt_pgfault.decode>): void {
     this.stats.read++;
     const s = this.s;
     const last = (f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) !== 0;
