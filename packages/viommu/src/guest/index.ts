@@ -8,6 +8,8 @@ export type { GuestDmarFault } from './intel/fault.js';
 export { dumpDeviceTranslation } from './debugfs.js';
 export { IommuSva, type GuestIopfRecord, type SvaDevice, type SvaIommuDriver } from './iommu-sva.js';
 export { GuestSva } from './intel/sva.js';
+export { ArmSmmuSva, armSmmuSvaUnsupported, type ArmSvaDomain } from './arm/sva.js';
+export type { GuestPpr, GuestPprRecord } from './arm/priq.js';
 export { GuestMm, GuestProcessMm, IOMMU_PASID_INVALID, type GuestVma, type MmFaultResult } from './mm.js';
 export { GuestMmArm64, ARM64_MAIR_EL1 } from './mm-arm64.js';
 export type { SvaDmaResult } from './idxd-sva.js';

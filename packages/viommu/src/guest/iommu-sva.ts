@@ -62,6 +62,11 @@ export class IommuSva<M extends GuestProcessMm, D extends SvaDevice> {
     this.set = this.ioasid.allocSet({ quota: 0 });
   }
 
+  /** What this guest lacks for SVA with page faults (the vIOMMU options to add), or null. */
+  unmet(): string | null {
+    return null;
+  }
+
   /** A new process: its own page tables in guest RAM. */
   spawn(): M {
     return this.driver.newMm(this.nextPid++);

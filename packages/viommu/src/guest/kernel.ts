@@ -7,11 +7,14 @@ import { Q35_HOST_BRIDGE_IOMMU_ADDR } from '../intel-iommu/regs.js';
 import type { Vm, VmDevice } from '../vm/vm.js';
 import { dumpDeviceTranslation } from './debugfs.js';
 import { ArmSmmuGuest } from './arm/smmu.js';
+import { ArmSmmuSva } from './arm/sva.js';
 import { type FlushMode, GuestDmaApi } from './dma-iommu.js';
 import { DSA_COMP_PAGE_FAULT_NOBOF, type DsaResult, IdxdGuestDevice } from './idxd.js';
 import type { GuestDmarFault } from './intel/fault.js';
 import { IntelIommuGuest } from './intel/iommu.js';
 import { GuestSva } from './intel/sva.js';
+import type { IommuSva, SvaDevice } from './iommu-sva.js';
+import type { GuestProcessMm } from './mm.js';
 import { GuestPageAllocator } from './page-alloc.js';
 
 export interface GuestOptions {
@@ -34,6 +37,8 @@ export class Guest {
   readonly flush: FlushMode;
   /** Shared virtual addressing: processes bound to device PASIDs (with the intel-iommu driver). */
   readonly sva: GuestSva | null;
+  /** The same with the arm-smmu-v3 driver: AArch64 processes at SubstreamIDs of the masters' CD tables. */
+  readonly armSva: ArmSmmuSva | null;
   private readonly apis = new Map<string, GuestDmaApi>();
   private readonly dsa = new Map<string, IdxdGuestDevice>();
   /** Faults the devices reported in completion records. */
@@ -53,6 +58,12 @@ export class Guest {
     this.iommu?.enableTranslation();
     for (const dev of vm.devices) this.dsa.set(dev.vfio.id, new IdxdGuestDevice(dev.vfio.engine, this.apis.get(dev.vfio.id)!, vm.ram, this.pages));
     this.sva = this.iommu ? new GuestSva(vm.devices, this.iommu, this.pages) : null;
+    this.armSva = this.smmu ? new ArmSmmuSva(vm.devices, this.smmu, this.pages) : null;
+  }
+
+  /** SVA on whichever IOMMU the guest drives (what the sva workload uses). */
+  get iommuSva(): IommuSva<GuestProcessMm, SvaDevice> | null {
+    return this.sva ?? this.armSva;
   }
 
   /** The device's default DMA domain and its DMA API (an identity dma-direct without an IOMMU). */

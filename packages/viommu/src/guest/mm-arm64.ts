@@ -7,6 +7,10 @@ import type { GuestPageAllocator } from './page-alloc.js';
 
 /** VA_BITS (vabits_actual) with 4 KiB pages and 4 levels. */
 export const ARM64_VA_BITS = 48;
+/** The guest CPU's ID_AA64MMFR0_EL1: PARange 0b0101 (48-bit PAs), ASIDBits 0b0010 (16-bit ASIDs). */
+export const ARM64_PARANGE = 5;
+export const ARM64_PA_BITS = 48;
+export const ARM64_ASID_BITS = 16;
 /** MAIR_EL1 as Linux programs it: MT_NORMAL 0xff (0), MT_NORMAL_TAGGED 0xf0 (1), MT_NORMAL_NC 0x44 (2), DEVICE_nGnRnE 0 (3), DEVICE_nGnRE 0x04 (4). */
 export const ARM64_MAIR_EL1 = 0x0000_0004_0044_f0ffn;
 const MT_NORMAL = 0;

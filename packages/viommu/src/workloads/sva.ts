@@ -1,6 +1,7 @@
 // sva: guest processes hand their own virtual addresses to the device (DMA with their PASID); pages that are not
 // present come in through PRI (the device blocks on the fault, the guest faults the page in, the DMA goes on).
-import type { GuestMm } from '../guest/mm.js';
+// The same on either vIOMMU: VT-d (PASID entries at CR3) or SMMUv3 (CDs at TTB0 in the guest's CD tables).
+import type { GuestProcessMm } from '../guest/mm.js';
 import { type Workload, WorkloadError } from './workload.js';
 
 const DSA_COMP_SUCCESS = 1;
@@ -11,12 +12,14 @@ export const sva: Workload = {
   defaults: { iterations: 100, size: 16384, processes: 2, faultEvery: 10 },
   steps: (p) => p.iterations!,
   run(g, p, progress) {
-    const s = g.sva;
-    if (!s?.prq || !s.enlightened) throw new WorkloadError('sva needs -device intel-iommu,...,x-flts=on,x-pasid-mode=on,device-iotlb=on,svm=on');
+    const s = g.iommuSva;
+    if (!s) throw new WorkloadError('sva needs a vIOMMU: -device intel-iommu,...,svm=on or -device arm-smmuv3,...,accel=on,ats=on,pri=on');
+    const unmet = s.unmet();
+    if (unmet) throw new WorkloadError(unmet);
     const dev = g.device().vfio.id;
     const size = Math.max(8, p.size! - (p.size! % 8));
     const faultEvery = p.faultEvery!;
-    const procs: { mm: GuestMm; va: number }[] = [];
+    const procs: { mm: GuestProcessMm; va: number }[] = [];
     for (let i = 0; i < Math.max(1, p.processes!); i++) {
       const mm = s.spawn();
       const va = mm.mmap(size);

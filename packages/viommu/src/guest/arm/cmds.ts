@@ -77,6 +77,11 @@ export class CmdBatch {
     this.add(OP.ATC_INV, ssv | ((ssid & 0xfffff) << 12), sid, size | ((pfn % 2 ** 20) * 4096), Math.floor(pfn / 2 ** 20));
   }
 
+  /** arm_smmu_make_cmd_pri_resp: SSV [11], SSID [31:12], SID [63:32]; PRG index [8:0], Resp [13:12]. */
+  priResp(sid: number, ssid: number, ssv: boolean, grpid: number, resp: number): void {
+    this.add(OP.PRI_RESP, (ssv ? 1 << 11 : 0) | ((ssv ? ssid & 0xfffff : 0) << 12), sid, (grpid & 0x1ff) | ((resp & 3) << 12), 0);
+  }
+
   /** arm_smmu_make_cmd_sync: CS, MSH = ISH, MSIAttr = OIWB; MSIAddr [51:2]. */
   sync(cs: number, msiAddr: number): void {
     this.add(OP.CMD_SYNC, (cs << 12) | (SH_ISH << 22) | (MEMATTR_OIWB << 24), 0, (msiAddr % 2 ** 32) & ~3, Math.floor(msiAddr / 2 ** 32) & 0xfffff);

@@ -1,7 +1,7 @@
 // The guest's arm-smmu-v3 driver (Linux drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c): probe from the ID registers,
 // queues and stream table in guest RAM, the reset sequence, and per master a CD table, a stage-1 DMA domain and
 // its STE, all through MMIO and guest RAM.
-import { CMDQ_OP as OP, CR0_ATSCHK, CR0_CMDQEN, CR0_EVTQEN, CR0_SMMUEN, Idr0, Idr1, Idr3, Idr5, IRQ_CTRL_EVTQ_IRQEN, IRQ_CTRL_GERROR_IRQEN, SMMU_REG, addrSizeBits } from '@iommu-lab/hw-smmuv3/format';
+import { CMDQ_OP as OP, CR0_ATSCHK, CR0_CMDQEN, CR0_EVTQEN, CR0_PRIQEN, CR0_SMMUEN, Idr0, Idr1, Idr3, Idr5, IRQ_CTRL_EVTQ_IRQEN, IRQ_CTRL_GERROR_IRQEN, IRQ_CTRL_PRIQ_IRQEN, SMMU_REG, addrSizeBits } from '@iommu-lab/hw-smmuv3/format';
 import { SMMU_IRQ } from '../../arm-smmuv3/regs.js';
 import type { Vm, VmDevice } from '../../vm/vm.js';
 import { type FlushMode, GuestDmaApi } from '../dma-iommu.js';
@@ -16,6 +16,7 @@ import { ArmSmmuDomain } from './domain.js';
 import { cdUsed, steUpdateSafe, steUsed, writeEntry } from './entry-writer.js';
 import { dumpSmmuStream } from './debugfs.js';
 import { ArmSmmuEvents, type GuestSmmuEvent } from './events.js';
+import { ArmSmmuPriq } from './priq.js';
 import { makeAbortSte, makeCdtableSte, makeS1Cd } from './ste.js';
 import { GuestStrtab } from './strtab.js';
 import { ArmSmmuTlb } from './tlb.js';
@@ -35,12 +36,19 @@ export interface ArmSmmuMaster {
   readonly ssidBits: number;
   readonly cdTable: GuestCdTable;
   readonly atsSupported: boolean;
+  /** The PRI series: the device has PRI and the unit a PRI queue; PASID responses must carry the SubstreamID. */
+  readonly priSupported: boolean;
+  readonly prgRespNeedsSsid: boolean;
+  /** PRI Enable written in the device's PRI capability (pci_enable_pri), while some PASID takes page faults. */
+  priEnabled: boolean;
+  /** SubstreamIDs whose domain takes I/O page faults. */
+  readonly iopfSsids: Set<number>;
   domain: ArmSmmuDomain | null;
 }
 
 export class ArmSmmuGuest {
   readonly regs: GuestMmio;
-  readonly features: { twoLvlStrtab: boolean; twoLvlCdtab: boolean; msiPoll: boolean; rangeInv: boolean; ats: boolean; stalls: boolean; attrTypesOvr: boolean };
+  readonly features: { twoLvlStrtab: boolean; twoLvlCdtab: boolean; msiPoll: boolean; rangeInv: boolean; ats: boolean; pri: boolean; stalls: boolean; attrTypesOvr: boolean; coherent: boolean };
   readonly sidBits: number;
   readonly ssidBits: number;
   readonly asidBits: number;
@@ -48,16 +56,19 @@ export class ArmSmmuGuest {
   readonly gran4k: boolean;
   readonly cmdq: GuestCmdq;
   readonly evtq: GuestQueue;
+  /** The PRI queue, with IDR0.PRI. */
+  readonly priq: ArmSmmuPriq | null;
   readonly strtab: GuestStrtab;
   readonly events: ArmSmmuEvents;
   readonly tlb: ArmSmmuTlb;
   readonly masters = new Map<number, ArmSmmuMaster>();
   private readonly atsSids = new Set<number>();
   private readonly b = new CmdBatch();
-  private nextAsid = 1;
+  /** ASIDs in use (arm_smmu_asid_xa): DMA domains and SVA domains share them. */
+  private readonly asids = new Set<number>();
 
   constructor(
-    private readonly vm: Vm,
+    readonly vm: Vm,
     private readonly pages: GuestPageAllocator,
     base: number,
   ) {
@@ -86,6 +97,8 @@ export class ArmSmmuGuest {
       msiPoll: coherent && idr0.msi === 1,
       rangeInv: idr3.ril === 1,
       ats: idr0.ats === 1,
+      pri: idr0.pri === 1,
+      coherent,
       stalls: idr0.stallModel === 0 || idr0.stallModel === 2,
       attrTypesOvr: (idr1raw & (1 << 27)) !== 0,
     };
@@ -96,6 +109,7 @@ export class ArmSmmuGuest {
     this.evtq = new GuestQueue(pages, Math.min(Q_MAX_SZ_SHIFT - 5, idr1.eventqs), 32);
     this.strtab = new GuestStrtab(vm.ram, pages, this.sidBits, this.features.twoLvlStrtab);
     this.events = new ArmSmmuEvents(vm.ram, this.regs, this.evtq, this.cmdq.q);
+    this.priq = this.features.pri ? new ArmSmmuPriq(vm.ram, this.regs, this.cmdq, pages, Math.min(Q_MAX_SZ_SHIFT - 4, idr1.priqs), this.masters) : null;
     this.tlb = new ArmSmmuTlb(this.cmdq, { rangeInv: this.features.rangeInv, atsSids: this.atsSids });
     this.reset();
   }
@@ -107,8 +121,8 @@ export class ArmSmmuGuest {
     throw new Error(`arm-smmu-v3: register 0x${reg.toString(16)} not acknowledged`);
   }
 
-  /** arm_smmu_cmdq_issue_cmd_with_sync of one command. */
-  private cmdWithSync(fill: (b: CmdBatch) => void, sync = true): void {
+  /** @internal arm_smmu_cmdq_issue_cmd_with_sync of one command. */
+  cmdWithSync(fill: (b: CmdBatch) => void, sync = true): void {
     fill(this.b);
     this.cmdq.issue(this.b, sync);
   }
@@ -135,6 +149,13 @@ export class ArmSmmuGuest {
     this.regs.writel(R.EVENTQ_CONS, this.evtq.cons);
     enables |= CR0_EVTQEN;
     this.writeRegSync(enables, R.CR0, R.CR0ACK);
+    if (this.priq) {
+      this.regs.writeq(R.PRIQ_BASE, this.priq.q.base());
+      this.regs.writel(R.PRIQ_PROD, this.priq.q.prod);
+      this.regs.writel(R.PRIQ_CONS, this.priq.q.cons);
+      enables |= CR0_PRIQEN;
+      this.writeRegSync(enables, R.CR0, R.CR0ACK);
+    }
     if (this.features.ats) {
       enables |= CR0_ATSCHK;
       this.writeRegSync(enables, R.CR0, R.CR0ACK);
@@ -143,32 +164,59 @@ export class ArmSmmuGuest {
     this.writeRegSync(0, R.IRQ_CTRL, R.IRQ_CTRLACK);
     this.regs.writeq(R.GERROR_IRQ_CFG0, 0n);
     this.regs.writeq(R.EVENTQ_IRQ_CFG0, 0n);
+    if (this.priq) this.regs.writeq(R.PRIQ_IRQ_CFG0, 0n);
     this.vm.onIrq(SMMU_IRQ.EVTQ, () => this.events.evtqThread());
     this.vm.onIrq(SMMU_IRQ.GERROR, () => this.events.gerrorHandler());
-    this.writeRegSync(IRQ_CTRL_EVTQ_IRQEN | IRQ_CTRL_GERROR_IRQEN, R.IRQ_CTRL, R.IRQ_CTRLACK);
+    if (this.priq) this.vm.onIrq(SMMU_IRQ.PRIQ, () => this.priq!.thread());
+    this.writeRegSync(IRQ_CTRL_EVTQ_IRQEN | IRQ_CTRL_GERROR_IRQEN | (this.priq ? IRQ_CTRL_PRIQ_IRQEN : 0), R.IRQ_CTRL, R.IRQ_CTRLACK);
     enables |= CR0_SMMUEN;
     this.writeRegSync(enables, R.CR0, R.CR0ACK);
   }
 
-  /** arm_smmu_probe_device: the master's stream table entry (abort) and its CD table. */
-  probeDevice(sid: number, devPasidBits: number, devAts: boolean): ArmSmmuMaster {
+  /** arm_smmu_probe_device: the master's stream table entry (abort) and its CD table; arm_smmu_init_pri. */
+  probeDevice(sid: number, devPasidBits: number, devAts: boolean, devPri = false): ArmSmmuMaster {
     if (sid >= 2 ** this.sidBits) throw new RangeError(`arm-smmu-v3: sid 0x${sid.toString(16)} out of range`);
     this.strtab.initSid(sid);
     let ssidBits = Math.min(this.ssidBits, devPasidBits);
     // Without 2-level CD tables a linear one holds at most 2^CTXDESC_LINEAR_CDMAX (10) contexts.
     if (!this.features.twoLvlCdtab) ssidBits = Math.min(ssidBits, 10);
-    const m: ArmSmmuMaster = { sid, ssidBits, cdTable: new GuestCdTable(this.vm.ram, this.pages, ssidBits, this.features.twoLvlCdtab), atsSupported: this.features.ats && devAts, domain: null };
+    const priSupported = this.features.pri && devPri;
+    const m: ArmSmmuMaster = {
+      sid,
+      ssidBits,
+      cdTable: new GuestCdTable(this.vm.ram, this.pages, ssidBits, this.features.twoLvlCdtab),
+      atsSupported: this.features.ats && devAts,
+      priSupported,
+      prgRespNeedsSsid: priSupported && ssidBits > 0,
+      priEnabled: false,
+      iopfSsids: new Set(),
+      domain: null,
+    };
     this.masters.set(sid, m);
     return m;
   }
 
-  /** arm_smmu_domain_alloc_paging + finalise_s1: an ASID from 1 up, ias 48 (VA_BITS), oas the unit's. */
+  /** arm_smmu_domain_alloc_paging + finalise_s1: an ASID, ias 48 (VA_BITS), oas the unit's. */
   allocDomain(): ArmSmmuDomain {
-    if (this.nextAsid >= 2 ** this.asidBits) throw new RangeError('arm-smmu-v3: out of ASIDs');
-    return new ArmSmmuDomain(this.vm.ram, this.pages, this.nextAsid++, 48, this.oas, this.gran4k);
+    return new ArmSmmuDomain(this.vm.ram, this.pages, this.allocAsid(), 48, this.oas, this.gran4k);
   }
 
-  private syncCd(m: ArmSmmuMaster, ssid: number, leaf: boolean): void {
+  /** xa_alloc on arm_smmu_asid_xa: the lowest free ASID from 1. */
+  allocAsid(): number {
+    for (let asid = 1; asid < 2 ** this.asidBits; asid++) {
+      if (this.asids.has(asid)) continue;
+      this.asids.add(asid);
+      return asid;
+    }
+    throw new RangeError('arm-smmu-v3: out of ASIDs');
+  }
+
+  freeAsid(asid: number): void {
+    this.asids.delete(asid);
+  }
+
+  /** @internal CFGI_CD of a master's SubstreamID, with a CMD_SYNC. */
+  syncCd(m: ArmSmmuMaster, ssid: number, leaf: boolean): void {
     this.cmdWithSync((b) => b.cfgiCd(m.sid, ssid, leaf));
   }
 
@@ -206,13 +254,18 @@ export class ArmSmmuGuest {
 
   /** iommu_setup_dma_ops for a device: its master, a default stage-1 DMA domain attached, and the DMA API over it. */
   dmaApi(dev: VmDevice, flush: FlushMode): GuestDmaApi {
-    const m = this.probeDevice(dev.vfio.guestRid, dev.vfio.host.pasidBits, dev.vfio.host.ats);
+    const m = this.probeDevice(dev.vfio.guestRid, dev.vfio.host.pasidBits, dev.vfio.host.ats, dev.vfio.host.pri);
     const d = this.allocDomain();
     this.attachDevice(m, d);
     // GuestDmaApi is typed with intel's domain and cache tags but calls only map/unmap and flushRange/
     // flushRangeNp/flushAll, which the arm domain and TLB ops provide with the same meaning.
     const domain: Pick<DmarDomain, 'map' | 'unmap'> = d;
     return new GuestDmaApi(domain as DmarDomain, this.tlb as unknown as GuestCacheTags, flush, 2 ** (d.ias - 12));
+  }
+
+  /** The master's ATS is on (its STE has EATS and its ATC gets invalidations). */
+  atsEnabled(m: ArmSmmuMaster): boolean {
+    return this.atsSids.has(m.sid);
   }
 
   /** The events the guest's event queue handler logged. */

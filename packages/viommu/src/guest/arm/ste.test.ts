@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CmdBatch } from './cmds.js';
-import { makeAbortSte, makeBypassSte, makeCdtableSte, makeS1Cd } from './ste.js';
+import { makeAbortSte, makeBypassSte, makeCdtableSte, makeS1Cd, makeSvaCd } from './ste.js';
 
 describe('the STEs and CD the guest driver builds', () => {
   it('abort and bypass STEs (arm_smmu_make_abort_ste, _bypass_ste)', () => {
@@ -50,5 +50,17 @@ describe('the commands the guest driver builds', () => {
     expect(words((b) => b.atcInv(0x18, 7, 0, 52))).toEqual([0x7840, 0x18, 52, 0]);
     // CMD_SYNC: CS 1 << 12 | MSH 3 << 22 | MSIAttr 0xf << 24; MSIAddr [51:2]
     expect(words((b) => b.sync(1, 0x1_4030_1230))).toEqual([0x0fc0_1046, 0, 0x4030_1230, 1]);
+    // PRI_RESP: SSV | SSID 5 << 12 = 0x5841 (op 0x41); PRG index 0x1a5 | Resp 2 << 12; without SSV no SSID either
+    expect(words((b) => b.priResp(0x18, 5, true, 0x1a5, 2))).toEqual([0x5841, 0x18, 0x21a5, 0]);
+    expect(words((b) => b.priResp(0x18, 5, false, 3, 1))).toEqual([0x41, 0x18, 0x1003, 0]);
+  });
+});
+
+describe('the SVA CD (arm_smmu_make_sva_cd)', () => {
+  it("the process's TTB0 and VA size, write-back inner-shareable walks, EPD1, IPS of the CPU, R, A, ASET, the ASID, the CPU's MAIR", () => {
+    const cd = makeSvaCd({ asid: 2, ttb0: 0x4123_4000, ips: 5, vaBits: 48, mair: 0x0000_0004_0044_f0ffn });
+    // dword 0 low: T0SZ 16 (0x10) | IR0 1 << 8 | OR0 1 << 10 | SH0 3 << 12 (0x3510) | EPD1 bit 30 | V bit 31 = 0xc000_3510;
+    // high: IPS 5 [34:32] | AA64 bit 41 (0x200) | R 45 (0x2000) | A 46 (0x4000) | ASET 47 (0x8000) | ASID 2 << 48 = 0x0002_e205
+    expect(cd).toEqual([0x0002_e205_c000_3510n, 0x4123_4000n, 0n, 0x0000_0004_0044_f0ffn, 0n, 0n, 0n, 0n]);
   });
 });

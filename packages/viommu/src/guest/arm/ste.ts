@@ -79,3 +79,35 @@ export function makeS1Cd(a: S1CdArgs): bigint[] {
     mair: LINUX_MAIR,
   });
 }
+
+export interface SvaCdArgs {
+  asid: number;
+  /** The process's page-table root (mm->pgd) and the CPU's PARange encoding (ID_AA64MMFR0_EL1.PARange). */
+  ttb0: number;
+  ips: number;
+  /** VA size of the process (vabits_actual). */
+  vaBits: number;
+  /** MAIR_EL1: the CPU's memory attributes, which the process's PTEs index. */
+  mair: bigint;
+}
+
+/** arm_smmu_make_sva_cd: the process's TTB0 and VA size, write-back inner-shareable walks, EPD1, R, A, ASET. */
+export function makeSvaCd(a: SvaCdArgs): bigint[] {
+  return Cd.encode({
+    t0sz: 64 - a.vaBits,
+    tg0: 0,
+    ir0: 1,
+    or0: 1,
+    sh0: SH_ISH,
+    epd1: 1,
+    v: 1,
+    ips: a.ips,
+    aa64: 1,
+    r: 1,
+    a: 1,
+    aset: 1,
+    asid: a.asid,
+    ttb0: BigInt(a.ttb0),
+    mair: a.mair,
+  });
+}

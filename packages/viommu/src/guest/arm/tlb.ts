@@ -33,6 +33,14 @@ function ffs(x: number): number {
   return n;
 }
 
+/** What an invalidation targets: an ASID, the masters that use it, and the SubstreamID their ATCs cache it under. */
+export interface TlbTarget {
+  readonly asid: number;
+  readonly sids: ReadonlySet<number>;
+  /** 0 (no SubstreamID) for DMA domains; the process's PASID for an SVA domain. */
+  readonly ssid?: number;
+}
+
 export class ArmSmmuTlb {
   private readonly b = new CmdBatch();
 
@@ -77,7 +85,7 @@ export class ArmSmmuTlb {
   }
 
   /** arm_smmu_domain_inv_range (size 0: everything): the ASID's TLB with a sync, then the ATCs with another. */
-  invRange(d: ArmSmmuDomain, iovaPfn: number, size: number, granule: number, leaf: boolean): void {
+  invRange(d: TlbTarget, iovaPfn: number, size: number, granule: number, leaf: boolean): void {
     if (this.tooBig(size, granule)) this.add((b) => b.tlbi(OP.TLBI_NH_ASID, d.asid, 0));
     else this.addRange(d.asid, leaf, iovaPfn, size, granule);
     this.cmdq.issue(this.b, true);
@@ -85,7 +93,8 @@ export class ArmSmmuTlb {
     for (const sid of d.sids) {
       if (!this.f.atsSids.has(sid)) continue;
       ats = true;
-      this.add((b) => (size === 0 ? b.atcInv(sid, 0, 0, 52) : atcInvRange(b, sid, iovaPfn, size)));
+      const ssid = d.ssid ?? 0;
+      this.add((b) => (size === 0 ? b.atcInv(sid, ssid, 0, 52) : atcInvRange(b, sid, ssid, iovaPfn, size)));
     }
     if (ats) this.cmdq.issue(this.b, true);
   }
@@ -113,11 +122,11 @@ export class ArmSmmuTlb {
 }
 
 /** arm_smmu_atc_inv_to_cmd: the smallest power-of-two span of 4 KiB pages that covers the range. */
-function atcInvRange(b: CmdBatch, sid: number, pfn: number, size: number): void {
+function atcInvRange(b: CmdBatch, sid: number, ssid: number, pfn: number, size: number): void {
   const last = pfn + size / 4096 - 1;
   // fls(start ^ last) on page numbers that may exceed 32 bits.
   const hi = (Math.floor(pfn / 2 ** 32) ^ Math.floor(last / 2 ** 32)) >>> 0;
   const lo = (pfn ^ last) >>> 0;
   const log2Span = hi !== 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
-  b.atcInv(sid, 0, pfn - (pfn % 2 ** log2Span), log2Span);
+  b.atcInv(sid, ssid, pfn - (pfn % 2 ** log2Span), log2Span);
 }

@@ -46,6 +46,10 @@ export class GuestSva extends IommuSva<GuestMm, IntelSvaDevice> {
     this.prq?.enable();
   }
 
+  override unmet(): string | null {
+    return this.prq && this.enlightened ? null : 'sva needs -device intel-iommu,...,x-flts=on,x-pasid-mode=on,device-iotlb=on,svm=on';
+  }
+
   /** The page request handler's answer for a group: Success, or Invalid Request when the page may not come in. */
   private iopf(r: GuestPrqRequest): number {
     return this.handleIopf(r.sid, r.pasid, r.addr, r.write) === 'ok' ? QI_RESP_SUCCESS : QI_RESP_INVALID;
