@@ -58,7 +58,7 @@ export class ArmSmmuV3Device implements VirtualIommu, MmioRegion, StrtabRegs {
     this.id = smmuV3IdRegs(this.cfg);
     this.wantNestingParent = this.cfg.accel;
     const t = vm.host.trace;
-    this.tp = { cmd: t.point('smmuv3_cmdq_opcode', 'viommu'), ste: t.point('smmuv3_accel_install_ste', 'viommu'), event: t.point('smmuv3_propagate_event', 'viommu'), pri: t.point('smmuv3_pri_request', 'viommu') };
+    this.tp = { cmd: t.point('smmuv3_cmdq_opcode', 'viommu'), ste: t.point('smmuv3_accel_install_ste', 'viommu'), event: t.point('smmuv3_propagate_event', 'viommu'), pri: t.point('smmuv3_propagate_pri', 'viommu') };
     this.pri = this.cfg.pri ? new SmmuV3Pri(this) : null;
     this.accel = this.cfg.accel ? new SmmuV3Accel(this) : null;
     vm.mmio.add(this);
