@@ -3,10 +3,11 @@
 // iommufd fault queue -> the guest's PRI queue -> handle_mm_fault -> CMD_PRI_RESP -> iommu_hwpt_page_response -> PRG response.
 import { type ArmSmmuV3Unit, Cd, NestedDomain } from '@iommu-lab/hw-smmuv3';
 import { IOMMU_NO_PASID } from '@iommu-lab/iommu-core';
-import { type ArmSmmuV3Device, bootGuest, cloneStats, GuestSvmError, runWorkload, statsDelta, sva, Vm, type VmStats, WorkloadError } from '@iommu-lab/viommu';
+import { type ArmSmmuV3Device, bootGuest, GuestSvmError, runWorkload, sva, Vm, WorkloadError } from '@iommu-lab/viommu';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './__tests__/helpers.js';
 import { createHost, type LabHost } from './create-host.js';
+import { cost } from './__tests__/vm.js';
 
 const HOST_BDF = '0000:02:00.0';
 const VFIO = `-object iommufd,id=iommufd0 -device vfio-pci,host=${HOST_BDF},iommufd=iommufd0`;
@@ -26,11 +27,6 @@ function start(props = PROPS, host: LabHost = createHost()) {
   return { host, vm, g, sva: g.armSva!, unit, smmu: vm.viommu as ArmSmmuV3Device, pci: host.device(HOST_BDF) };
 }
 
-function cost(vm: Vm, fn: () => void): VmStats {
-  const before = cloneStats(vm.stats);
-  fn();
-  return statsDelta(vm.stats, before);
-}
 
 /** The CD the guest wrote for a SubstreamID of its master. */
 function guestCd(g: ReturnType<typeof start>['g'], ssid: number) {

@@ -2,9 +2,10 @@
 // through virtual commands, the process's CR3 bound on the host as a nested HWPT at that PASID, recoverable faults
 // through PRI -> host page request queue -> iommufd fault queue -> the guest's page request queue and back.
 import { NestedDomain, type VtdUnit } from '@iommu-lab/hw-vtd';
-import { bootGuest, cloneStats, GuestSvmError, type IntelIommuDevice, runWorkload, statsDelta, sva, vmmPasidAllocator, Vm, type VmStats } from '@iommu-lab/viommu';
+import { bootGuest, GuestSvmError, type IntelIommuDevice, runWorkload, sva, vmmPasidAllocator, Vm } from '@iommu-lab/viommu';
 import { describe, expect, it } from 'vitest';
 import { createHost, type LabHost } from './create-host.js';
+import { cost } from './__tests__/vm.js';
 
 const SVM = 'x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48,x-pasid-mode=on,device-iotlb=on,svm=on';
 const VFIO = '-object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0';
@@ -21,11 +22,6 @@ function start(props = '', host: LabHost = createHost()) {
   return { host, vm, g, sva: g.sva!, unit, vtd: vm.viommu as IntelIommuDevice, pci: host.device(HOST_BDF) };
 }
 
-function cost(vm: Vm, fn: () => void): VmStats {
-  const before = cloneStats(vm.stats);
-  fn();
-  return statsDelta(vm.stats, before);
-}
 
 /** The domain the host has at (device, PASID). */
 function hostDomain(host: LabHost, pasid: number) {

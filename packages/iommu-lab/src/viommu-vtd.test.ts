@@ -1,10 +1,11 @@
 // End to end: a QEMU-style VM with the emulated intel-iommu on the built-in host (VT-d + VFIO + iommufd); the guest's
 // driver maps, the passthrough DSA engine moves bytes through real walks, and every exit and ioctl is counted.
 import { deviceTranslationStruct, type VtdUnit } from '@iommu-lab/hw-vtd';
-import { bootGuest, cloneStats, type Guest, GuestDmaApi, type IntelIommuDevice, QemuOptionError, statsDelta, total, Vm, type VmStats } from '@iommu-lab/viommu';
+import { bootGuest, type Guest, GuestDmaApi, type IntelIommuDevice, QemuOptionError, total, Vm } from '@iommu-lab/viommu';
 import { DmaFault } from '@iommu-lab/platform';
 import { describe, expect, it } from 'vitest';
 import { createHost, type LabHost } from './create-host.js';
+import { churn, cost } from './__tests__/vm.js';
 
 const VFIO = '-object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0';
 const NESTED = `-m 2G -M q35 -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on,aw-bits=48,fs1gp=on ${VFIO}`;
@@ -18,22 +19,7 @@ function start(args: string, flush: 'strict' | 'lazy', host: LabHost = createHos
   return { host, vm, g, unit };
 }
 
-/** What `fn` cost: exits and host ioctls by name. */
-function cost(vm: Vm, fn: () => void): VmStats {
-  const before = cloneStats(vm.stats);
-  fn();
-  return statsDelta(vm.stats, before);
-}
 
-/** One dma-churn iteration: map a 4 KiB buffer, let the device fill it, unmap. Returns each step's cost. */
-function churn(vm: Vm, g: Guest, buf: number, i: number) {
-  const dma = g.dma();
-  let iova = 0;
-  const map = cost(vm, () => (iova = dma.map(buf, 4096, 'from-device')));
-  const dmaOp = cost(vm, () => g.memfill(undefined, iova, 4096, 0x0101_0101_0000_0000n + BigInt(i)));
-  const unmap = cost(vm, () => dma.unmap(iova, 4096));
-  return { map, dmaOp, unmap, iova };
-}
 
 describe('nested mode (x-flts=on): the guest first stage bound to the host as a nested HWPT', () => {
   it('binds the guest RID_PASID entry when translation is enabled: a VTD_S1 HWPT over the nest parent', () => {
