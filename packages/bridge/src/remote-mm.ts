@@ -244,7 +244,7 @@ export class RemoteMm extends AddressSpace {
 
   // --- the simulated kernel's view ----------------------------------------------------------
 
-  private vmaAt(va: number, write: boolean, syscall: string): Vma {
+  protected override vmaFor(va: number, write: boolean, syscall: string): Vma {
     if (this.gone) throw new ErrnoError('EFAULT', syscall, 'the address space is gone (process exited)');
     let v = this.find(va);
     if (!v || (write ? !v.write : !v.read)) {
@@ -258,32 +258,16 @@ export class RemoteMm extends AddressSpace {
 
   override fault(va: number, write: boolean): number {
     this.sync(true);
-    const v = this.vmaAt(va, write, 'fault');
-    return v.obj.populate(v.pgoff + Math.floor((va - v.start) / PAGE_SIZE));
+    return super.fault(va, write);
   }
 
   override pin(va: number, npages: number, write: boolean): Uint32Array {
     this.sync(true);
-    const out = new Uint32Array(npages);
-    let i = 0;
-    try {
-      while (i < npages) {
-        const a = va + i * PAGE_SIZE;
-        const v = this.vmaAt(a, write, 'pin_user_pages');
-        const run = Math.min(npages - i, (v.end - a) / PAGE_SIZE);
-        const first = v.pgoff + (a - v.start) / PAGE_SIZE;
-        if (v instanceof MirrorVma) v.obj.populateRun(first, run);
-        for (let k = 0; k < run; k++, i++) {
-          const pfn = v.obj.populate(first + k);
-          this.frames.pin(pfn);
-          out[i] = pfn;
-        }
-      }
-    } catch (e) {
-      for (let k = 0; k < i; k++) this.frames.unpin(out[k]!);
-      throw e;
-    }
-    return out;
+    return super.pin(va, npages, write);
+  }
+
+  protected override beforePinRun(v: Vma, first: number, run: number): void {
+    if (v instanceof MirrorVma) v.obj.populateRun(first, run);
   }
 
   override read(va: number, length: number): Uint8Array {
@@ -312,7 +296,7 @@ export class RemoteMm extends AddressSpace {
     };
     while (done < buf.length) {
       const a = va + done;
-      const v = this.vmaAt(a, write, syscall);
+      const v = this.vmaFor(a, write, syscall);
       const n = Math.min(buf.length - done, v.end - a);
       let off = 0;
       while (off < n) {
@@ -340,7 +324,7 @@ export class RemoteMm extends AddressSpace {
     let done = 0;
     while (done < buf.length) {
       const a = va + done;
-      const v = this.vmaAt(a, false, syscall);
+      const v = this.vmaFor(a, false, syscall);
       const off = a % PAGE_SIZE;
       if (v.obj.pfn(v.pgoff + Math.floor((a - v.start) / PAGE_SIZE)) !== 0) return false;
       const page = a - off;

@@ -153,6 +153,7 @@ export class AddressSpace {
         const v = this.vmaFor(a, write, 'pin_user_pages');
         const run = Math.min(npages - i, (v.end - a) / PAGE_SIZE);
         const first = v.pgoff + (a - v.start) / PAGE_SIZE;
+        this.beforePinRun(v, first, run);
         for (let k = 0; k < run; k++, i++) {
           const pfn = v.obj.populate(first + k);
           this.frames.pin(pfn);
@@ -215,7 +216,10 @@ export class AddressSpace {
     this.dead = true;
   }
 
-  private vmaFor(va: number, write: boolean, syscall: string): Vma {
+  /** Hook for address spaces that fetch a run of pages at once before they are pinned. */
+  protected beforePinRun(_v: Vma, _first: number, _run: number): void {}
+
+  protected vmaFor(va: number, write: boolean, syscall: string): Vma {
     this.assertAlive(syscall);
     const v = this.find(va);
     if (!v) throw new ErrnoError('EFAULT', syscall, `0x${va.toString(16)} is not mapped`);
