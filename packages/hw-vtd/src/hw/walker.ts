@@ -15,6 +15,17 @@ function index(lo32: number, hi32: number, level: number): number {
   if (level === 4) return ((lo32 >>> 27) | (hi32 << 5)) & 511;
   return (hi32 >>> 4) & 511;
 }
+/** The frame an entry points at: address bits 51:12 of the entry, split into u32 halves. */
+function entryPfn(lo: number, hi: number): number {
+  return (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+}
+
+/** The frame of `pfn` inside the page a level-L leaf maps at `base`. */
+function leafPfn(base: number, level: number, pfn: number): number {
+  if (level === 1) return base;
+  const span = SPAN[level]!;
+  return Math.floor(base / span) * span + (pfn - Math.floor(pfn / span) * span);
+}
 export const STAGE_FIRST = 1;
 export const STAGE_SECOND = 2;
 
@@ -161,7 +172,7 @@ export class PageWalker {
         mem.write64(table * 4096 + idx * 8, lo, hi);
         this.adUpdates++;
       }
-      const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+      const next = entryPfn(lo, hi);
       if (psc) this.tlbs.ssPsc.fill(ssPscTag(did, level), Math.floor(gpaPfn / SPAN[level]!), next, 1, perm & 3);
       table = next;
       level--;
@@ -195,7 +206,7 @@ export class PageWalker {
       const hi = c[o + 1]!;
       if ((lo & 3) === 0 || (hi & resHi) !== 0) return false;
       perm &= lo;
-      const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+      const next = entryPfn(lo, hi);
       if (level === 1) {
         this.tableReads += levels;
         this.ssPfn = next;
@@ -246,9 +257,8 @@ export class PageWalker {
         lo = want;
       }
     }
-    const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
-    const span = SPAN[level]!;
-    this.ssPfn = level === 1 ? next : Math.floor(next / span) * span + (gpaPfn - Math.floor(gpaPfn / span) * span);
+    const next = entryPfn(lo, hi);
+    this.ssPfn = leafPfn(next, level, gpaPfn);
     this.ssLevel = level;
     this.ssPerm = perm;
     this.ssDirty = (lo & SS_D) !== 0;
@@ -346,7 +356,7 @@ export class PageWalker {
           lo = want;
         }
       }
-      const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
+      const next = entryPfn(lo, hi);
       if (psc && !nested) this.tlbs.fsPsc.fill(fsPscTag(did, pasid, level), Math.floor(vaPfn / SPAN[level]!), next, 1, acc);
       table = next;
       level--;
@@ -420,9 +430,8 @@ export class PageWalker {
         lo = want;
       }
     }
-    const next = (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
-    const span = SPAN[level]!;
-    this.pfn = level === 1 ? next : Math.floor(next / span) * span + (vaPfn - Math.floor(vaPfn / span) * span);
+    const next = entryPfn(lo, hi);
+    this.pfn = leafPfn(next, level, vaPfn);
     this.level = level;
     this.fsWritable = w;
     this.fsUser = u;
