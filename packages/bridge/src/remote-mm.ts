@@ -1,5 +1,5 @@
 // The address space of a real process as the simulated kernel sees it: a mirror of /proc/PID/maps.
-import { AddressSpace, ErrnoError, type MapRequest, type MemObject, PAGE_SIZE, USER_VA_END, type Vma, type VmaFileRef, type VmaOps } from '@iommu-lab/platform';
+import { AddressSpace, ErrnoError, type MapRequest, type MemObject, PAGE_SIZE, USER_VA_END, type Vma, type VmaFileRef, type VmaOps, vmaOf } from '@iommu-lab/platform';
 import type { MirrorObject, PageView } from './mirror-object.js';
 import { type RealVma, readMaps } from './proc-maps.js';
 import { preadFull, pwriteFull, tryClose, tryOpen } from './real-io.js';
@@ -368,18 +368,7 @@ export class RemoteMm extends AddressSpace {
     if (req.fixed === undefined) throw new Error('a bridged mmap always names the address the shim reserved');
     const start = req.fixed;
     this.unmapDevices(start, start + length);
-    const vma: Vma = {
-      start,
-      end: start + length,
-      obj: req.obj,
-      pgoff: req.pgoff,
-      read: req.read,
-      write: req.write,
-      shared: req.shared,
-      file: req.file,
-      ops: req.ops,
-      name: req.name ?? '',
-    };
+    const vma = vmaOf(start, length, req);
     this.devices.push(vma);
     this.devices.sort((a, b) => a.start - b.start);
     const snaps = new Map<number, Uint8Array>();

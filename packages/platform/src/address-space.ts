@@ -51,6 +51,12 @@ export interface MapRequest {
   name?: string;
 }
 
+/** The VMA a map request makes at [start, start + length). */
+export function vmaOf(start: number, length: number, req: MapRequest): Vma {
+  const { obj, pgoff, read, write, shared, file, ops } = req;
+  return { start, end: start + length, obj, pgoff, read, write, shared, file, ops, name: req.name ?? '' };
+}
+
 export class AddressSpace {
   private vmas: Vma[] = [];
   private dead = false;
@@ -100,18 +106,7 @@ export class AddressSpace {
     } else {
       start = this.findGap(length, Math.max(req.align ?? PAGE_SIZE, PAGE_SIZE));
     }
-    const vma: Vma = {
-      start,
-      end: start + length,
-      obj: req.obj,
-      pgoff: req.pgoff,
-      read: req.read,
-      write: req.write,
-      shared: req.shared,
-      file: req.file,
-      ops: req.ops,
-      name: req.name ?? '',
-    };
+    const vma = vmaOf(start, length, req);
     this.insert(vma);
     return start;
   }
