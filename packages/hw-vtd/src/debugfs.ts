@@ -1,6 +1,6 @@
 // domain_translation_struct (kernel intel/debugfs.c): every present entry of a device PASID's or a domain's tables, level by level.
 import type { IommuDevice, IommuDomain } from '@iommu-lab/iommu-core';
-import type { PhysMem } from '@iommu-lab/platform';
+import { type PhysMem, tableIndex } from '@iommu-lab/platform';
 import { ScalableContextEntry } from './format/context-entry.js';
 import {
   PASID_ENTRY_PGTT_FL_ONLY,
@@ -29,7 +29,7 @@ interface TableView {
 export function ssResolve(mem: PhysMem, rootPfn: number, levels: number, gpaPfn: number): number {
   let table = rootPfn;
   for (let l = levels; l >= 1; l--) {
-    const pa = table * 4096 + (Math.floor(gpaPfn / SPAN[l]!) % 512) * 8;
+    const pa = table * 4096 + tableIndex(gpaPfn, l) * 8;
     if (!mem.contains(pa, 8)) return -1;
     const v = mem.u64(pa);
     if ((v & 3n) === 0n) return -1;
@@ -117,7 +117,7 @@ export function deviceTranslationStruct(unit: VtdUnit, dev: IommuDevice, pasid =
   const pe = PasidEntry.decode(Array.from({ length: 8 }, (_, i) => mem.u64(pePa + i * 8)));
   if (!pe.present) return '';
   const pgd = pe.pgtt === PASID_ENTRY_PGTT_FL_ONLY || pe.pgtt === PASID_ENTRY_PGTT_NESTED ? pe.fsptptr : pe.ssptptr;
-  const name = `${dev.pci?.bdf ?? dev.name}`.replace(/^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/, '$1:$2:$3.$4');
+  const name = dev.pci?.bdf ?? dev.name;
   const out: string[] = [];
   const title = `Device ${name} with pasid ${pasid.toString(16)} @0x${pgd.toString(16)}`;
   stages(mem, pe.pgtt, { root: Number(pe.fsptptr) / 4096, levels: pe.fspm + 4 }, { root: Number(pe.ssptptr) / 4096, levels: pe.aw + 2 }, title, out, maxRows);

@@ -1,13 +1,9 @@
 // A radix I/O page table in host memory (kernel generic_pt iommu_pt.h): map, unmap, iova_to_phys, dirty bits.
 import type { MapProgress } from '@iommu-lab/iommu-core';
-import { ErrnoError, type FrameAllocator, type PhysMem } from '@iommu-lab/platform';
+import { ErrnoError, type FrameAllocator, type PhysMem, pfnOfEntry, tableIndex } from '@iommu-lab/platform';
 import { LEAF_PS, type PtFormat } from './pt-format.js';
 
 const SPAN = [1, 1, 512, 262144, 134217728, 68719476736];
-
-function idx(vpfn: number, level: number): number {
-  return Math.floor(vpfn / SPAN[level]!) % 512;
-}
 
 function levelOf(pgsize: number): number {
   return pgsize === 4096 ? 1 : pgsize === 2 ** 21 ? 2 : pgsize === 2 ** 30 ? 3 : 0;
@@ -46,14 +42,14 @@ export class IoPageTable {
   }
 
   private nextOf(): number {
-    return (this.e[1]! & 0xfffff) * 1048576 + (this.e[0]! >>> 12);
+    return pfnOfEntry(this.e[0]!, this.e[1]!);
   }
 
   /** The level-`level` table on the way to vpfn, created on demand; EADDRINUSE when a larger leaf is in the way. */
   private tableFor(vpfn: number, level: number): number {
     let table = this.root;
     for (let l = this.levels; l > level; l--) {
-      const pa = table * 4096 + idx(vpfn, l) * 8;
+      const pa = table * 4096 + tableIndex(vpfn, l) * 8;
       if (!this.read(pa)) {
         const t = this.frames.allocFrame();
         this.mem.write64(pa, (((t % 1048576) * 4096) | this.format.tableLo) >>> 0, Math.floor(t / 1048576));
@@ -81,7 +77,7 @@ export class IoPageTable {
     while (i < pgcount) {
       const vpfn = first + i * span;
       const table = this.tableFor(vpfn, level);
-      for (let k = idx(vpfn, level); k < 512 && i < pgcount; k++, i++) {
+      for (let k = tableIndex(vpfn, level); k < 512 && i < pgcount; k++, i++) {
         const pa = table * 4096 + k * 8;
         if (this.read(pa)) throw new ErrnoError('EADDRINUSE', 'ioctl', `IOVA 0x${((first + i * span) * 4096).toString(16)} is mapped`);
         const out = paddr / 4096 + i * span;
@@ -95,7 +91,7 @@ export class IoPageTable {
   private findLeaf(vpfn: number): { pa: number; level: number } | null {
     let table = this.root;
     for (let l = this.levels; l >= 1; l--) {
-      const pa = table * 4096 + idx(vpfn, l) * 8;
+      const pa = table * 4096 + tableIndex(vpfn, l) * 8;
       if (!this.read(pa)) return null;
       if (l === 1 || (this.e[0]! & LEAF_PS) !== 0) return { pa, level: l };
       table = this.nextOf();
@@ -118,7 +114,7 @@ export class IoPageTable {
       const span = SPAN[leaf.level]!;
       if (vpfn % span !== 0) break;
       let pa = leaf.pa;
-      let k = idx(vpfn, leaf.level);
+      let k = tableIndex(vpfn, leaf.level);
       while (vpfn < end && k < 512 && this.read(pa) && (leaf.level === 1 || (this.e[0]! & LEAF_PS) !== 0)) {
         this.mem.write64(pa, 0, 0);
         done += span * 4096;
@@ -180,7 +176,7 @@ export class IoPageTable {
       const hi = this.e[1]!;
       const leaf = level === 1 || (lo & LEAF_PS) !== 0;
       visit(level, base + k * span, lo, hi, leaf, pa);
-      if (!leaf) this.walk(visit, (hi & 0xfffff) * 1048576 + (lo >>> 12), level - 1, base + k * span);
+      if (!leaf) this.walk(visit, pfnOfEntry(lo, hi), level - 1, base + k * span);
     }
   }
 
@@ -206,7 +202,7 @@ export class IoPageTable {
   destroy(): void {
     const pages: number[] = [];
     this.walk((level, _v, lo, hi, leaf) => {
-      if (!leaf && level > 1) pages.push((hi & 0xfffff) * 1048576 + (lo >>> 12));
+      if (!leaf && level > 1) pages.push(pfnOfEntry(lo, hi));
     });
     for (const p of pages) this.frames.put(p);
     this.frames.put(this.root);

@@ -1,4 +1,5 @@
 // A codec for a structure of little-endian qwords described field by field (bit ranges as the VT-d spec writes them).
+import { genmask } from '@iommu-lab/platform';
 
 /** flag: one bit as boolean; num: a narrow field as number; addr: bits kept in place (an address); big: a wide field as bigint. */
 export type FieldKind = 'flag' | 'num' | 'addr' | 'big';
@@ -19,13 +20,9 @@ export const num = (word: number, hi: number, lo: number): FieldDef<'num'> => ({
 export const addr = (word: number, hi: number, lo: number): FieldDef<'addr'> => ({ word, hi, lo, kind: 'addr' });
 export const big = (word: number, hi: number, lo: number): FieldDef<'big'> => ({ word, hi, lo, kind: 'big' });
 
-function mask(hi: number, lo: number): bigint {
-  return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
-}
-
 /** Bits at and above `haw` of a qword: reserved in every address field (host address width). */
 export function aboveHaw(haw: number): bigint {
-  return mask(63, haw);
+  return genmask(63, haw);
 }
 
 export interface EntryCodec<S extends Record<string, FieldDef>> {
@@ -40,7 +37,7 @@ export interface EntryCodec<S extends Record<string, FieldDef>> {
 
 export function defineEntry<S extends Record<string, FieldDef>>(name: string, words: number, fields: S): EntryCodec<S> {
   // Masks and shifts are computed once per codec: encode and decode run on hot invalidation paths.
-  const list = Object.entries(fields).map(([key, f]) => ({ key, f, m: mask(f.hi, f.lo), lo: BigInt(f.lo) }));
+  const list = Object.entries(fields).map(([key, f]) => ({ key, f, m: genmask(f.hi, f.lo), lo: BigInt(f.lo) }));
   return {
     name,
     words,

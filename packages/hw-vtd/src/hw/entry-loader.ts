@@ -1,7 +1,7 @@
 // Fetches and checks root, context, PASID-directory and PASID-table entries on a cache miss (VT-d spec 3.4, 9.2-9.6).
 import type { PhysMem } from '@iommu-lab/platform';
 import { hasReservedBits } from '../format/bitfield.js';
-import { VtdCap, VtdEcap } from '../format/cap.js';
+import { capNdoms, VtdCap, VtdEcap } from '../format/cap.js';
 import { contextEntryReserved, SM_CONTEXT_ENTRY_SIZE, ScalableContextEntry } from '../format/context-entry.js';
 import * as FR from '../format/fault-reasons.js';
 import { PASID_DIR_ENTRY_SIZE, PasidDirEntry, pasidDirEntryReserved } from '../format/pasid-dir-entry.js';
@@ -36,6 +36,7 @@ export class EntryLoader {
   private readonly peRes: bigint[];
   private readonly cap: ReturnType<typeof VtdCap.decode>;
   private readonly ecap: ReturnType<typeof VtdEcap.decode>;
+  private readonly ndoms: number;
 
   constructor(
     private readonly mem: PhysMem,
@@ -49,6 +50,7 @@ export class EntryLoader {
     this.peRes = pasidEntryReserved(haw);
     this.cap = VtdCap.decode([cap]);
     this.ecap = VtdEcap.decode([ecap]);
+    this.ndoms = capNdoms(cap);
   }
 
   private read(pa: number, qwords: number): bigint[] | null {
@@ -152,7 +154,7 @@ export class EntryLoader {
     if (!usesSs && !usesFs && p.pgtt !== PASID_ENTRY_PGTT_PT) return false;
     if (usesSs && (p.aw < 1 || p.aw > 3 || (this.cap.sagaw & (1 << p.aw)) === 0)) return false;
     if (usesFs && (p.fspm > 1 || (p.fspm === 1 && !this.cap.fs5lp))) return false;
-    if (p.did >= 2 ** (4 + 2 * this.cap.nd)) return false;
+    if (p.did >= this.ndoms) return false;
     return true;
   }
 }

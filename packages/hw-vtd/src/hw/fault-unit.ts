@@ -1,6 +1,7 @@
 // Primary fault logging (VT-d spec 7.2.1): fault recording registers at CAP.FRO, FSTS, and the fault event (FECTL).
 import { FaultRecord } from '../format/fault-record.js';
-import { DMA_FECTL_IM, DMA_FECTL_IP, DMA_FSTS_PFO, DMA_FSTS_PPF, DMAR_FECTL_REG, DMAR_FSTS_REG, FRCD_REG_LEN } from '../format/registers.js';
+import { DMA_FSTS_PFO, DMA_FSTS_PPF, DMAR_FECTL_REG, DMAR_FSTS_REG, FRCD_REG_LEN } from '../format/registers.js';
+import { raiseEvent, writeEventCtl } from './event-ctl.js';
 import type { RegisterFile } from './register-file.js';
 
 const FRCD_F_HI = 0x8000_0000;
@@ -77,22 +78,16 @@ export class FaultRecordingUnit {
 
   /** The fault event: an interrupt unless masked (then FECTL.IP stays pending until unmasked). */
   raise(): void {
-    if ((this.regs.r32(DMAR_FECTL_REG) & DMA_FECTL_IM) !== 0) {
-      this.regs.set32(DMAR_FECTL_REG, DMA_FECTL_IP, true);
-      return;
-    }
-    this.events++;
-    this.onEvent?.();
+    if (raiseEvent(this.regs, DMAR_FECTL_REG)) this.deliver();
   }
 
   /** FECTL written: unmasking a pending event delivers it. */
   writeFectl(v: number): void {
-    const ip = this.regs.r32(DMAR_FECTL_REG) & DMA_FECTL_IP;
-    this.regs.w32(DMAR_FECTL_REG, (v & DMA_FECTL_IM) | ip);
-    if ((v & DMA_FECTL_IM) === 0 && ip !== 0) {
-      this.regs.set32(DMAR_FECTL_REG, DMA_FECTL_IP, false);
-      this.events++;
-      this.onEvent?.();
-    }
+    if (writeEventCtl(this.regs, DMAR_FECTL_REG, v)) this.deliver();
+  }
+
+  private deliver(): void {
+    this.events++;
+    this.onEvent?.();
   }
 }

@@ -20,8 +20,6 @@ import {
   QI_PGRP_RESP_TYPE,
 } from '../format/inv-desc.js';
 import {
-  DMA_FECTL_IM,
-  DMA_FECTL_IP,
   DMA_FSTS_IQE,
   DMA_ICS_IWC,
   DMAR_ICS_REG,
@@ -36,6 +34,7 @@ import {
   IqerReg,
 } from '../format/registers.js';
 import type { ContextCache } from './context-cache.js';
+import { raiseEvent } from './event-ctl.js';
 import type { PasidCache } from './pasid-cache.js';
 import type { RegisterFile } from './register-file.js';
 import type { VtdTlbs } from './tlbs.js';
@@ -183,8 +182,7 @@ export class InvalidationQueue {
     }
     if (d.if) {
       this.regs.set32(DMAR_ICS_REG, DMA_ICS_IWC, true);
-      if ((this.regs.r32(DMAR_IECTL_REG) & DMA_FECTL_IM) !== 0) this.regs.set32(DMAR_IECTL_REG, DMA_FECTL_IP, true);
-      else this.onInterrupt?.();
+      if (raiseEvent(this.regs, DMAR_IECTL_REG)) this.onInterrupt?.();
     }
     return true;
   }

@@ -1,6 +1,7 @@
 // Register semantics (VT-d spec 10.4): read-only, write-1-to-clear and command registers over the raw storage.
 import { DMA_PRS_PPR, DMA_PRS_PRO, DMAR_PECTL_REG, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, DMAR_PRS_REG, PQ_OFFSET_MASK } from '../format/page-request.js';
 import * as R from '../format/registers.js';
+import { writeEventCtl } from './event-ctl.js';
 import type { FaultRecordingUnit } from './fault-unit.js';
 import type { InvalidationQueue } from './inv-queue.js';
 import type { PageRequestQueue } from './prq.js';
@@ -136,15 +137,9 @@ export class VtdMmio {
       case R.DMAR_ICS_REG:
         if ((v & R.DMA_ICS_IWC) !== 0) this.regs.set32(off, R.DMA_ICS_IWC, false);
         return;
-      case R.DMAR_IECTL_REG: {
-        const ip = this.regs.r32(off) & R.DMA_FECTL_IP;
-        this.regs.w32(off, (v & R.DMA_FECTL_IM) | ip);
-        if ((v & R.DMA_FECTL_IM) === 0 && ip !== 0) {
-          this.regs.set32(off, R.DMA_FECTL_IP, false);
-          this.iq.onInterrupt?.();
-        }
+      case R.DMAR_IECTL_REG:
+        if (writeEventCtl(this.regs, off, v)) this.iq.onInterrupt?.();
         return;
-      }
       default:
         this.regs.w32(off, v);
     }

@@ -17,7 +17,7 @@ import {
   PRQ_DESC_SIZE,
   QI_RESP_INVALID,
 } from '../format/page-request.js';
-import { DMA_FECTL_IM, DMA_FECTL_IP } from '../format/registers.js';
+import { raiseEvent, writeEventCtl } from './event-ctl.js';
 import type { RegisterFile } from './register-file.js';
 
 export class PageRequestQueue {
@@ -103,22 +103,16 @@ export class PageRequestQueue {
   /** 7.5: the page request event fires only when neither PPR nor PRO was already set; masked, it waits in PECTL.IP. */
   private event(oldPrs: number): void {
     if (oldPrs & (DMA_PRS_PPR | DMA_PRS_PRO)) return;
-    if (this.regs.r32(DMAR_PECTL_REG) & DMA_FECTL_IM) {
-      this.regs.set32(DMAR_PECTL_REG, DMA_FECTL_IP, true);
-      return;
-    }
-    this.events++;
-    this.onEvent?.();
+    if (raiseEvent(this.regs, DMAR_PECTL_REG)) this.deliver();
   }
 
   /** PECTL written: unmasking a pending event delivers it. */
   writePectl(v: number): void {
-    const ip = this.regs.r32(DMAR_PECTL_REG) & DMA_FECTL_IP;
-    this.regs.w32(DMAR_PECTL_REG, (v & DMA_FECTL_IM) | ip);
-    if ((v & DMA_FECTL_IM) === 0 && ip !== 0) {
-      this.regs.set32(DMAR_PECTL_REG, DMA_FECTL_IP, false);
-      this.events++;
-      this.onEvent?.();
-    }
+    if (writeEventCtl(this.regs, DMAR_PECTL_REG, v)) this.deliver();
+  }
+
+  private deliver(): void {
+    this.events++;
+    this.onEvent?.();
   }
 }

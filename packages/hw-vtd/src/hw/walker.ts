@@ -10,13 +10,13 @@ const NO_CHUNK: Uint32Array = new Uint32Array(0);
 // Table frames below 2 GiB take the int32 path for entry addresses (the JIT keeps it int32); larger ones the float path.
 
 /** Index into the level-L table (9 bits at 9 * (L - 1)) of a page number split into u32 halves: integer ops only. */
-function index(lo32: number, hi32: number, level: number): number {
+export function index(lo32: number, hi32: number, level: number): number {
   if (level < 4) return (lo32 >>> (9 * level - 9)) & 511;
   if (level === 4) return ((lo32 >>> 27) | (hi32 << 5)) & 511;
   return (hi32 >>> 4) & 511;
 }
 /** The frame an entry points at: address bits 51:12 of the entry, split into u32 halves. */
-function entryPfn(lo: number, hi: number): number {
+export function entryPfn(lo: number, hi: number): number {
   return (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
 }
 
@@ -156,7 +156,7 @@ export class PageWalker {
       this.tableReads++;
       if (nci !== ci) {
         const x = chunks[nci];
-        if (x === undefined) return this.failRead(level === levels ? FR.VTD_FR_SM_SSPTPTR : FR.VTD_FR_SM_SS_ACCESS, STAGE_SECOND, level, table * 4096 + idx * 8);
+        if (x === undefined) return this.fail(level === levels ? FR.VTD_FR_SM_SSPTPTR : FR.VTD_FR_SM_SS_ACCESS, STAGE_SECOND, level, table * 4096 + idx * 8);
         c = x;
         ci = nci;
       }
@@ -268,10 +268,6 @@ export class PageWalker {
     return true;
   }
 
-  private failRead(reason: number, stage: number, level: number, pa: number): false {
-    return this.failAt(reason, stage, level, pa, 0, 0);
-  }
-
   /**
    * First stage from fsptPfn (4 or 5 levels) for vaPfn (the canonical address's low 9 * levels
    * bits). When ssLevels > 0 the walk is nested: every table address and the output are GPAs
@@ -332,7 +328,7 @@ export class PageWalker {
       this.tableReads++;
       if (nci !== ci) {
         const x = chunks[nci];
-        if (x === undefined) return this.failRead(level === levels ? FR.VTD_FR_SM_FSPTPTR : FR.VTD_FR_SM_FS_ACCESS, STAGE_FIRST, level, hpa * 4096 + idx * 8);
+        if (x === undefined) return this.fail(level === levels ? FR.VTD_FR_SM_FSPTPTR : FR.VTD_FR_SM_FS_ACCESS, STAGE_FIRST, level, hpa * 4096 + idx * 8);
         c = x;
         ci = nci;
       }
