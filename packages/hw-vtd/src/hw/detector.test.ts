@@ -47,4 +47,18 @@ describe('the missing-invalidation detector', () => {
     expect(f.hw.walker.adUpdates).toBe(adBefore);
     expect(f.hw.detector.reports[0]).toMatchObject({ did: 3, pasid: 2, fresh: { fault: 0x71, stage: 'first', level: 1 }, entries: [{ stage: 'first', level: 1, value: 0n }] });
   });
+
+  it('re-walks a request without PASID with the privilege its context entry grants (RID_PRIV): no false report', () => {
+    const f = hwFixture();
+    f.hw.detector.enabled = true;
+    const ss = guestStage2(f);
+    const g = guestStage1(f);
+    f.w.setPasidEntry(RID, 0, { present: true, pgtt: PASID_ENTRY_PGTT_NESTED, aw: 2, did: 3, sre: true, ssptptr: BigInt(ss) * 4096n, fsptptr: BigInt(g.pt.root) * 4096n });
+    f.w.setContext(RID, { ...f.w.context(RID), ridPriv: true });
+    // A supervisor-only page: only a privileged request may use it.
+    g.pt.map(0x10, 0x50, 1, { write: true, user: false });
+    expect(f.hw.translate(RID, NO_PASID, 0x10, DMA_READ)).toBe(GUEST_BASE + 0x50);
+    expect(f.hw.translate(RID, NO_PASID, 0x10, DMA_READ)).toBe(GUEST_BASE + 0x50);
+    expect(f.hw.detector.reports).toEqual([]);
+  });
 });

@@ -237,7 +237,7 @@ export class VtdHardware implements DmaTranslator {
       const iotlb = this.tlbs.iotlb;
       const out = iotlb.lookup(tag, iovaPfn);
       if (out >= 0 && (iotlb.perm() & need) === need) {
-        if (this.detector.enabled) this.checkHit(rid, pasid, p, slot, iovaPfn, access, out, iotlb.level(), iotlb.perm());
+        if (this.detector.enabled) this.checkHit(rid, p, slot, iovaPfn, access, priv, out, iotlb.level(), iotlb.perm());
         return out;
       }
       if (this.tpMiss.enabled) this.tpMiss.emit({ rid, did, pasid: p, iova: `0x${(iovaPfn * 4096).toString(16)}` });
@@ -319,13 +319,13 @@ export class VtdHardware implements DmaTranslator {
   }
 
   /** Missing-invalidation detector: re-walk without side effects and compare with the IOTLB's answer. */
-  private checkHit(rid: number, pasid: number, p: number, slot: number, iovaPfn: number, access: number, pfn: number, level: number, perm: number): void {
+  private checkHit(rid: number, p: number, slot: number, iovaPfn: number, access: number, priv: boolean, pfn: number, level: number, perm: number): void {
     const w = this.walker;
     const sw = this.slotWalk;
     w.peek = true;
     w.fsLeafPa = -1;
     w.ssLeafPa = -1;
-    const ok = sw.run(slot, p, iovaPfn, (access & DMA_WRITE) !== 0, (access & DMA_EXEC) !== 0, pasid >= 0 && (access & DMA_PRIV) !== 0);
+    const ok = sw.run(slot, p, iovaPfn, (access & DMA_WRITE) !== 0, (access & DMA_EXEC) !== 0, priv);
     w.peek = false;
     const mask = TLB_R | TLB_W;
     if (ok && sw.pfn === pfn && (sw.perm & mask) === (perm & mask)) return;
