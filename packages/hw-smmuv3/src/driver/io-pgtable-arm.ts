@@ -112,10 +112,13 @@ export class IoPgtableArm {
     const [attrLo, attrHi] = this.protToPte(prot);
     const level = levelOf(pgsize);
     const leafType = level === 3 ? 3 : 1;
+    let table = -1;
     for (let i = 0; i < pgcount; i++) {
       const inPfn = (iova + i * pgsize) / 4096;
-      const table = this.tableFor(inPfn, level, true);
-      const at = table * 4096 + this.index(inPfn, level) * 8;
+      const index = this.index(inPfn, level);
+      // one walk per table, as __arm_lpae_map fills a table's run of entries
+      if (table < 0 || index === 0) table = this.tableFor(inPfn, level, true);
+      const at = table * 4096 + index * 8;
       this.mem.read64(at, this.buf);
       if (this.buf[0]! & 1) {
         if (level === 3 || (this.buf[0]! & 2) === 0) throw new ErrnoError('EEXIST', 'io-pgtable-arm', `iova 0x${(inPfn * 4096).toString(16)} is mapped`);
@@ -131,11 +134,12 @@ export class IoPgtableArm {
   unmapPages(iova: number, pgsize: number, pgcount: number, onUnmap: (iova: number, size: number) => void): number {
     if (!PGSIZES_4K.includes(pgsize) || pgcount === 0 || iova >= 2 ** this.ias) return 0;
     const level = levelOf(pgsize);
+    // the loop stops at the end of this table, so one walk finds it
+    const table = this.tableFor(iova / 4096, level, false);
+    if (table < 0) return 0;
     let done = 0;
     for (let i = 0; i < pgcount; i++) {
       const inPfn = (iova + i * pgsize) / 4096;
-      const table = this.tableFor(inPfn, level, false);
-      if (table < 0) break;
       const at = table * 4096 + this.index(inPfn, level) * 8;
       this.mem.read64(at, this.buf);
       if ((this.buf[0]! & 1) === 0) break;
