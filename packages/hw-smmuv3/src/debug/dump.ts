@@ -1,5 +1,5 @@
 // Text dumps of translation structures (like debugfs domain_translation_struct): every valid entry, level by level.
-import { A64Descriptor, hex, type PhysMem } from '@iommu-lab/platform';
+import { A64Descriptor, a64StartLevel, hex, type PhysMem } from '@iommu-lab/platform';
 import { Cd, L1Cd } from '../format/cd.js';
 import { addrSizeBits } from '../format/idr.js';
 import { SMMU_REG } from '../format/registers.js';
@@ -159,7 +159,7 @@ export function dumpStream(mmio: SmmuMmio, mem: PhysMem, sid: number, ssid = 0, 
     out.push(`    V ${cd.v} ASID ${hex(cd.asid)} T0SZ ${cd.t0sz} TG0 ${cd.tg0} IPS ${addrSizeBits(cd.ips)} bits EPD0 ${cd.epd0} EPD1 ${cd.epd1} AA64 ${cd.aa64} R ${cd.r} HA ${cd.ha} HD ${cd.hd} TTB0 ${hex(cd.ttb0)}`);
     if (cd.v && !cd.epd0) {
       const inputBits = 64 - cd.t0sz;
-      const startLevel = 4 - Math.ceil((inputBits - 12) / 9);
+      const startLevel = a64StartLevel(inputBits);
       out.push(`  stage 1 (TTB0 ${hex(cd.ttb0)}${s2 ? ', tables at IPAs' : ''}):`);
       for (const l of dumpTable(ipaRead, { stage: 1, root: Number(cd.ttb0), startLevel, startBits: inputBits - 12 - 9 * (3 - startLevel) }, opts)) out.push(`    ${l}`);
     }

@@ -1,5 +1,6 @@
 // arm_smmu_device_hw_probe and arm_smmu_device_iidr_probe: what the driver makes of the ID registers.
 import { addrSizeBits, Idr0, Idr1, Idr3, Idr5, Iidr } from '../format/idr.js';
+import { STRTAB_SPLIT } from '../format/strtab.js';
 
 export interface SmmuFeatures {
   twoLvlStrtab: boolean;
@@ -39,7 +40,6 @@ export interface SmmuFeatures {
 
 /** Q_MAX_SZ_SHIFT = PAGE_SHIFT + MAX_PAGE_ORDER (10): queues are at most 4 MiB. */
 const Q_MAX_SZ_SHIFT = 22;
-export const STRTAB_SPLIT = 8;
 
 /** Probes IDR0-5 and IIDR; throws Error (ENXIO in the kernel) for an SMMU the driver cannot use. */
 export function probeFeatures(idr: readonly number[], iidr: number, coherent: boolean): SmmuFeatures {

@@ -1,9 +1,8 @@
 // The stream table in memory (arm_smmu_init_strtab*, arm_smmu_init_l2_strtab): linear, or 2-level with lazy L2 tables.
 import type { FrameAllocator, PhysMem } from '@iommu-lab/platform';
 import { ErrnoError } from '@iommu-lab/platform';
-import { L1Std, STE_SIZE, StrtabBaseCfg, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR } from '../format/strtab.js';
+import { L1Std, STE_SIZE, StrtabBaseCfg, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR, STRTAB_SPLIT } from '../format/strtab.js';
 import { Ste, STE_CFG_ABORT } from '../format/ste.js';
-import { STRTAB_SPLIT } from './features.js';
 
 /** STRTAB_MAX_L1_ENTRIES: the L1 table covers at most 2^17 buses of 256 StreamIDs. */
 const MAX_L1_ENTRIES = 2 ** 17;

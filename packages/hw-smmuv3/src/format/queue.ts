@@ -49,6 +49,11 @@ export function queueFull(prod: number, cons: number, log2size: number): boolean
   return queueIdx(prod, log2size) === queueIdx(cons, log2size) && queueWrap(prod, log2size) !== queueWrap(cons, log2size);
 }
 
+/** PROD after a full queue discards a record: OVFLG toggles unless an overflow is already unacknowledged (IHI0070 3.5). */
+export function queueOverflowProd(prod: number, cons: number): number {
+  return (prod & Q_OVERFLOW_FLAG) === (cons & Q_OVERFLOW_FLAG) ? (prod ^ Q_OVERFLOW_FLAG) >>> 0 : prod;
+}
+
 /** Entries between cons and prod. */
 export function queueUsed(prod: number, cons: number, log2size: number): number {
   const n = 2 ** log2size;

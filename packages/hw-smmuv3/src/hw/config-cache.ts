@@ -2,7 +2,7 @@
 import type { PhysMem } from '@iommu-lab/platform';
 import { EVT, EVT_CLASS_CD } from '../format/event.js';
 import type { SmmuHwConfig } from './config.js';
-import { type CtxConfig, decodeCd, decodeSte, type StreamConfig } from './stream-config.js';
+import { addr52, type CtxConfig, decodeCd, decodeSte, type StreamConfig } from './stream-config.js';
 import type { Walker } from './walk.js';
 
 /** The stream table registers the fetch uses (owned by the register file). */
@@ -17,11 +17,6 @@ export interface ConfigCacheStats {
   cdHits: number;
   cdMisses: number;
   invalidations: number;
-}
-
-/** The page of an address given as (lo, hi) words, bits 51:low. */
-function addr52(lo: number, hi: number, low: number): number {
-  return (hi & 0xfffff) * 4294967296 + (lo >>> 0) - ((lo >>> 0) % 2 ** low);
 }
 
 /**

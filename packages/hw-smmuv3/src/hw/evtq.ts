@@ -1,6 +1,6 @@
 // The event queue producer (IHI0070 3.5.5, 7): records into memory, the overflow flag, and the IRQ.
 import type { PhysMem } from '@iommu-lab/platform';
-import { EVTQ_ENT_SIZE, Q_OVERFLOW_FLAG, queueFull, queueIdx, queueInc } from '../format/queue.js';
+import { EVTQ_ENT_SIZE, queueFull, queueIdx, queueInc, queueOverflowProd } from '../format/queue.js';
 
 export interface EvtqStats {
   /** Records written to the queue. */
@@ -28,9 +28,7 @@ export function writeEvent(mem: PhysMem, q: EvtqRegs, words: Uint32Array, stats:
   const log2 = q.evtqLog2;
   if (queueFull(q.evtqProd, q.evtqCons, log2)) {
     stats.lost++;
-    const ovf = (q.evtqProd & Q_OVERFLOW_FLAG) !== 0;
-    const ack = (q.evtqCons & Q_OVERFLOW_FLAG) !== 0;
-    if (ovf === ack) q.evtqProd = (q.evtqProd ^ Q_OVERFLOW_FLAG) >>> 0;
+    q.evtqProd = queueOverflowProd(q.evtqProd, q.evtqCons);
     return 'full';
   }
   const at = q.evtqBaseAddr + queueIdx(q.evtqProd, log2) * EVTQ_ENT_SIZE;

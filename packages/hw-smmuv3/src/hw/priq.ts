@@ -2,7 +2,7 @@
 // the overflow flag, the PRIQ interrupt, and CMD_PRI_RESP turned into the PRG Response Message to the device.
 import { DMA_EXEC, DMA_PRIV, DMA_READ, DMA_WRITE, NO_PASID, type PageRequest, type PciDevice, type Tracepoint } from '@iommu-lab/platform';
 import { PRI_RESP_TO_PRG } from '../format/priq.js';
-import { PRIQ_ENT_SIZE, Q_OVERFLOW_FLAG, queueFull, queueIdx, queueInc } from '../format/queue.js';
+import { PRIQ_ENT_SIZE, queueFull, queueIdx, queueInc, queueOverflowProd } from '../format/queue.js';
 import { CR0_PRIQEN, GERROR_PRIQ_ABT_ERR } from '../format/registers.js';
 import type { SmmuV3 } from './smmu.js';
 
@@ -50,9 +50,7 @@ export class PriQueue {
     const log2 = r.priqLog2;
     if (queueFull(r.priqProd, r.priqCons, log2)) {
       this.stats.lost++;
-      const ovf = (r.priqProd & Q_OVERFLOW_FLAG) !== 0;
-      const ack = (r.priqCons & Q_OVERFLOW_FLAG) !== 0;
-      if (ovf === ack) r.priqProd = (r.priqProd ^ Q_OVERFLOW_FLAG) >>> 0;
+      r.priqProd = queueOverflowProd(r.priqProd, r.priqCons);
       return this.autoRespond(dev, req, PRG_SUCCESS);
     }
     const pasid = req.pasid !== NO_PASID;

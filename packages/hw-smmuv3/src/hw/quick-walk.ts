@@ -1,6 +1,6 @@
 // The fast path of a walk: descriptors read straight from RAM's chunk views; anything but a clean success is left to the Walker.
 import type { CtxConfig, StreamConfig } from './stream-config.js';
-import { PERM_ALL, PERM_R_PRIV, PERM_R_USER, PERM_W_PRIV, PERM_W_USER, PERM_X_PRIV, PERM_X_USER } from './walk.js';
+import { PERM_ALL, s1PermBits, s2PermBits } from './walk.js';
 
 const TWO32 = 4294967296;
 /** Table pages from here up are past any RAM (2^40 bytes): the Walker decides. Keeps page numbers int32. */
@@ -144,11 +144,7 @@ function quickS1(chunks: readonly Uint32Array[], sc: StreamConfig, cd: CtxConfig
     // A writable-clean leaf (DBM with AP[2] set) is read-only here, so a write fails the permission
     // check in quickWalk and the Walker makes it dirty.
     if ((lo & 2) === 0 ? level === 0 || level === 3 : level !== 3) return -1;
-    const ro = (lo & 0x80) !== 0 || (apTable & 2) !== 0;
-    const el0 = (lo & 0x40) !== 0 && (apTable & 1) === 0;
-    const pxn = (hi & 0x200000) !== 0 || (xnTable & 1) !== 0;
-    const uxn = (hi & 0x400000) !== 0 || (xnTable & 2) !== 0;
-    quickOut.perm = PERM_R_PRIV | (ro ? 0 : PERM_W_PRIV) | (pxn ? 0 : PERM_X_PRIV) | (el0 ? PERM_R_USER | (ro ? 0 : PERM_W_USER) | (uxn ? 0 : PERM_X_USER) : 0);
+    quickOut.perm = s1PermBits(lo, hi, apTable, xnTable);
     quickOut.reads += level - start + 1;
     if (level === 3) {
       quickOut.pages = 1;
@@ -181,8 +177,7 @@ export function quickWalk(chunks: readonly Uint32Array[], sc: StreamConfig, cd: 
   if (sc.s2) {
     const pa = quickS2(chunks, out);
     if (pa < 0) return -1;
-    const lo = s2Out.lo;
-    const s2Perm = ((lo & 0x40) !== 0 ? PERM_R_PRIV | PERM_R_USER : 0) | ((lo & 0x80) !== 0 ? PERM_W_PRIV | PERM_W_USER : 0) | ((s2Out.hi & 0x400000) === 0 ? PERM_X_PRIV | PERM_X_USER : 0);
+    const s2Perm = s2PermBits(s2Out.lo, s2Out.hi);
     if ((s2Perm & need) === 0) return -1;
     perm &= s2Perm;
     if (s2Out.pages < pages) pages = s2Out.pages;

@@ -1,4 +1,5 @@
 // STEs and CDs as the hardware uses them: decoded once into numbers, checked as IHI0070 5.2/5.4 require.
+import { a64StartIndexBits, a64StartLevel } from '@iommu-lab/platform';
 import { EVT } from '../format/event.js';
 import { addrSizeBits } from '../format/idr.js';
 import { STE_CFG_ABORT, STE_CFG_BYPASS } from '../format/ste.js';
@@ -83,10 +84,8 @@ export interface Decoded<T> {
   event: number;
 }
 
-const hiField = (w: number, hi: number, lo: number) => Math.floor((w >>> 0) / 2 ** lo) % 2 ** (hi - lo + 1);
-
 /** Address of a 64-bit field at [51:lo] from its (lo, hi) words. */
-function addr52(lo: number, hi: number, low: number): number {
+export function addr52(lo: number, hi: number, low: number): number {
   return (hi & 0xfffff) * 4294967296 + (lo >>> 0) - ((lo >>> 0) % 2 ** low);
 }
 
@@ -125,15 +124,15 @@ export function decodeSte(sid: number, w: Uint32Array, hw: SmmuHwConfig): Decode
   if (s.s2) {
     const hi = w[5]!;
     const t0sz = hi & 0x3f;
-    const sl0 = hiField(hi, 7, 6);
-    const tg = hiField(hi, 15, 14);
-    const ps = Math.min(addrSizeBits(hiField(hi, 18, 16)), oas);
+    const sl0 = (hi >>> 6) & 3;
+    const tg = (hi >>> 14) & 3;
+    const ps = Math.min(addrSizeBits((hi >>> 16) & 7), oas);
     if ((hi & (1 << 19)) === 0 || (hi & (1 << 20)) !== 0 || tg !== 0) return bad; // AArch64, little-endian, 4 KiB only
     if (t0sz < 16 || t0sz > 39 || sl0 === 3) return bad;
     const inputBits = 64 - t0sz;
     const start = 2 - sl0;
-    const startBits = inputBits - (12 + 9 * (3 - start));
-    if (startBits < 1 || startBits > 13 || inputBits > ps) return bad;
+    const startBits = a64StartIndexBits(inputBits, start);
+    if (startBits === 0 || inputBits > ps) return bad;
     s.s2InputBits = inputBits;
     s.s2StartLevel = start;
     s.s2StartBits = startBits;
@@ -182,8 +181,8 @@ export function decodeCd(ssid: number, w: Uint32Array, stream: StreamConfig, hw:
     const t0sz = lo & 0x3f;
     if (t0sz < 16 || t0sz > 39 || ((lo >>> 6) & 3) !== 0) return bad; // TG0 4 KiB
     c.t0InputBits = 64 - t0sz;
-    c.t0StartLevel = 4 - Math.ceil((c.t0InputBits - 12) / 9);
-    c.t0StartMask = 2 ** (c.t0InputBits - 12 - 9 * (3 - c.t0StartLevel)) - 1;
+    c.t0StartLevel = a64StartLevel(c.t0InputBits);
+    c.t0StartMask = 2 ** a64StartIndexBits(c.t0InputBits, c.t0StartLevel) - 1;
     c.t0Limit = 2 ** (c.t0InputBits - 12);
     const ttb0 = addr52(w[2]!, w[3]!, 4);
     if (ttb0 >= 2 ** c.outputBits || ttb0 % 4096 !== 0) return bad;
@@ -193,8 +192,8 @@ export function decodeCd(ssid: number, w: Uint32Array, stream: StreamConfig, hw:
     const t1sz = (lo >>> 16) & 0x3f;
     if (t1sz < 16 || t1sz > 39 || ((lo >>> 22) & 3) !== 2) return bad; // TG1 4 KiB
     c.t1InputBits = 64 - t1sz;
-    c.t1StartLevel = 4 - Math.ceil((c.t1InputBits - 12) / 9);
-    c.t1StartMask = 2 ** (c.t1InputBits - 12 - 9 * (3 - c.t1StartLevel)) - 1;
+    c.t1StartLevel = a64StartLevel(c.t1InputBits);
+    c.t1StartMask = 2 ** a64StartIndexBits(c.t1InputBits, c.t1StartLevel) - 1;
     c.t1Base = 2 ** 52 - 2 ** (c.t1InputBits - 12);
     const ttb1 = addr52(w[4]!, w[5]!, 4);
     if (ttb1 >= 2 ** c.outputBits || ttb1 % 4096 !== 0) return bad;

@@ -24,9 +24,18 @@ export function permNeeded(access: number): number {
   return NEED[access & 15]!;
 }
 
-/** Stage-2 S2AP/XN as the six permission bits. */
-function s2PermBits(r: boolean, w: boolean, x: boolean): number {
-  return (r ? PERM_R_PRIV | PERM_R_USER : 0) | (w ? PERM_W_PRIV | PERM_W_USER : 0) | (x ? PERM_X_PRIV | PERM_X_USER : 0);
+/** Stage-2 leaf S2AP (bits 7:6) and XN (bit 54) as the six permission bits. */
+export function s2PermBits(lo: number, hi: number): number {
+  return ((lo & 0x40) !== 0 ? PERM_R_PRIV | PERM_R_USER : 0) | ((lo & 0x80) !== 0 ? PERM_W_PRIV | PERM_W_USER : 0) | ((hi & 0x400000) === 0 ? PERM_X_PRIV | PERM_X_USER : 0);
+}
+
+/** Stage-1 leaf AP[2:1], PXN and UXN with the APTable/XNTable bits gathered on the way, as the six permission bits. */
+export function s1PermBits(lo: number, hi: number, apTable: number, xnTable: number): number {
+  const ro = (lo & 0x80) !== 0 || (apTable & 2) !== 0;
+  const el0 = (lo & 0x40) !== 0 && (apTable & 1) === 0;
+  const pxn = (hi & 0x200000) !== 0 || (xnTable & 1) !== 0;
+  const uxn = (hi & 0x400000) !== 0 || (xnTable & 2) !== 0;
+  return PERM_R_PRIV | (ro ? 0 : PERM_W_PRIV) | (pxn ? 0 : PERM_X_PRIV) | (el0 ? PERM_R_USER | (ro ? 0 : PERM_W_USER) | (uxn ? 0 : PERM_X_USER) : 0);
 }
 
 /** Pages covered by one entry at each level (4 KiB granule), and the reciprocals (exact: powers of two). */
@@ -100,7 +109,7 @@ export class Walker {
       const span = SPAN[level]!;
       const r = (lo & 0x40) !== 0;
       if (fetch && (!r || (sc.s2Ptw && (lo & 0x30) === 0))) return f.set(EVT.F_PERMISSION, 1, cls, ipaPfn * 4096);
-      this.s2Perm = s2PermBits(r, (lo & 0x80) !== 0, (hi & 0x400000) === 0);
+      this.s2Perm = s2PermBits(lo, hi);
       this.s2Pages = span;
       const low = span - 1;
       return next - (next & low) + (ipaPfn & low);
@@ -168,11 +177,7 @@ export class Walker {
         this.mem.write64(pa, lo, hi);
       }
       const span = SPAN[level]!;
-      const ro = (lo & 0x80) !== 0 || (apTable & 2) !== 0;
-      const el0 = (lo & 0x40) !== 0 && (apTable & 1) === 0;
-      const pxn = (hi & 0x200000) !== 0 || (xnTable & 1) !== 0;
-      const uxn = (hi & 0x400000) !== 0 || (xnTable & 2) !== 0;
-      this.perm = PERM_R_PRIV | (ro ? 0 : PERM_W_PRIV) | (pxn ? 0 : PERM_X_PRIV) | (el0 ? PERM_R_USER | (ro ? 0 : PERM_W_USER) | (uxn ? 0 : PERM_X_USER) : 0);
+      this.perm = s1PermBits(lo, hi, apTable, xnTable);
       this.pages = span;
       const low = span - 1;
       return next - (next & low) + (inPfn & low);
