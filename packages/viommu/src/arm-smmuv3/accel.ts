@@ -2,8 +2,8 @@
 // with abort and bypass nested HWPTs; a guest CFGI_STE installs the guest's STE as a vDEVICE plus a nested HWPT
 // (or abort/bypass); guest invalidations go to the host as IOMMU_HWPT_INVALIDATE batches on the vIOMMU; host
 // events come back through a vEVENTQ into the guest's event queue.
-import { CERROR_ILL, STE_0_NESTING_ALLOWED, STE_1_NESTING_ALLOWED, STE_CFG_ABORT, STE_CFG_BYPASS, STE_CFG_S1_TRANS } from '@iommu-lab/hw-smmuv3/format';
-import { IOMMU_HWPT_DATA_ARM_SMMUV3, IOMMU_HWPT_INVALIDATE, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, IOMMU_VIOMMU_TYPE_ARM_SMMUV3 } from '@iommu-lab/iommu-core';
+import { CERROR_ILL, GBPA_ABORT, STE_0_NESTING_ALLOWED, STE_1_NESTING_ALLOWED, STE_CFG_ABORT, STE_CFG_BYPASS, STE_CFG_S1_TRANS } from '@iommu-lab/hw-smmuv3/format';
+import { IOMMU_HWPT_DATA_ARM_SMMUV3, IOMMU_HWPT_INVALIDATE, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, IOMMU_VIOMMU_TYPE_ARM_SMMUV3, iommu_hwpt_arm_smmuv3 } from '@iommu-lab/iommu-core';
 import { ErrnoError } from '@iommu-lab/platform';
 import type { IommufdBackend } from '../backends/iommufd.js';
 import type { HostIommuDevice } from '../vm/viommu-model.js';
@@ -28,13 +28,9 @@ export interface SmmuV3AccelDevice {
 const BATCH_MAX = 256;
 const ste = new Uint32Array(16);
 
-/** struct iommu_hwpt_arm_smmuv3 { le64 ste[2]; } */
+/** struct iommu_hwpt_arm_smmuv3: the vSTE's dwords 0-1. */
 function vste(ste0: bigint, ste1: bigint): Uint8Array {
-  const b = new Uint8Array(16);
-  const dv = new DataView(b.buffer);
-  dv.setBigUint64(0, ste0, true);
-  dv.setBigUint64(8, ste1, true);
-  return b;
+  return iommu_hwpt_arm_smmuv3.encode({ ste: [ste0, ste1] });
 }
 
 export class SmmuV3Accel {
@@ -96,7 +92,7 @@ export class SmmuV3Accel {
 
   /** smmuv3_accel_gbpa_hwpt. */
   private gbpaHwpt(): number {
-    return this.s.gbpa & (1 << 20) ? this.abortHwpt : this.bypassHwpt;
+    return this.s.gbpa & GBPA_ABORT ? this.abortHwpt : this.bypassHwpt;
   }
 
   /** smmuv3_accel_attach_gbpa_hwpt: every device follows GBPA.ABORT while the SMMU is disabled. */

@@ -7,7 +7,8 @@ import type { ArmSmmuV3Device } from './smmuv3.js';
 
 /** The command being executed: dword 0 bits 31:0, 63:32, dword 1 bits 31:0, 63:32. */
 const w = new Uint32Array(4);
-const pair = new Uint32Array(2);
+const dw0 = w.subarray(0, 2);
+const dw1 = w.subarray(2, 4);
 /** IDR0.MSI. */
 const IDR0_MSI = 1 << 13;
 
@@ -102,18 +103,10 @@ export function smmuV3CmdqConsume(s: ArmSmmuV3Device): void {
   while (!q.empty()) {
     if ((s.gerror ^ s.gerrorn) & GERROR_CMDQ_ERR) break;
     const at = q.consEntry();
-    if (!ram.read64(at, pair)) {
+    if (!ram.read64(at, dw0) || !ram.read64(at + 8, dw1)) {
       err = CERROR_ABT;
       break;
     }
-    w[0] = pair[0]!;
-    w[1] = pair[1]!;
-    if (!ram.read64(at + 8, pair)) {
-      err = CERROR_ABT;
-      break;
-    }
-    w[2] = pair[0]!;
-    w[3] = pair[1]!;
     const op = w[0]! & 0xff;
     const name = CMDQ_OP_NAMES[op] ?? 'ILLEGAL';
     bump(counts, name);

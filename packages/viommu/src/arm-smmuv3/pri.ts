@@ -2,7 +2,7 @@
 // host's page requests for the VM come from the vIOMMU's iommufd FAULT queue (read when the kernel wakes the VMM),
 // become 16-byte PRI records with the guest's StreamID and SubstreamID in the guest's PRI queue, and the guest's
 // CMD_PRI_RESP becomes a struct iommu_hwpt_page_response written back to the fault fd.
-import { GERROR_PRIQ_ABT_ERR, PRI_RESP_SUCC } from '@iommu-lab/hw-smmuv3/format';
+import { GERROR_PRIQ_ABT_ERR, PRI_RESP_SUCC, PRIQ_ENT_SIZE, PriqRecord, Q_OVERFLOW_FLAG as OVF } from '@iommu-lab/hw-smmuv3/format';
 import {
   IOMMU_PAGE_RESP_INVALID,
   IOMMU_PAGE_RESP_SUCCESS,
@@ -22,8 +22,6 @@ import type { ArmSmmuV3Device } from './smmuv3.js';
 const PGFAULT = iommu_hwpt_pgfault.size;
 /** Fault records taken per read(2). */
 const BATCH = 16;
-/** PRIQ_PROD.OVFLG / PRIQ_CONS.OVACKFLG. */
-const OVF = 0x8000_0000;
 
 export interface SmmuV3PriStats {
   /** Fault records read from the host, records written to the guest, and responses written back. */
@@ -41,7 +39,6 @@ export class SmmuV3Pri {
   readonly stats: SmmuV3PriStats = { read: 0, queued: 0, responses: 0, answered: 0, lost: 0 };
   /** Groups handed to the guest and not answered yet: "sid:prgi" -> the host's cookie. */
   private readonly pending = new Map<string, { cookie: number; ssid: number }>();
-  private readonly w = new Uint32Array(4);
 
   constructor(private readonly s: ArmSmmuV3Device) {}
 
@@ -85,27 +82,27 @@ export class SmmuV3Pri {
       if ((q.prod & OVF) === (q.cons & OVF)) q.prod = (q.prod ^ OVF) >>> 0;
       return this.answer(f.cookie, last, IOMMU_PAGE_RESP_SUCCESS);
     }
-    const w = this.w;
-    // dword 0: SID [31:0], SSID [51:32], Priv 58, Exec 59, Read 60, Write 61, Last 62, SSV 63; dword 1: PRG index, page.
-    const p = f.perm;
-    w[0] = sid >>> 0;
-    w[1] =
-      ((ssv ? f.pasid & 0xfffff : 0) |
-        (p & IOMMU_PGFAULT_PERM_PRIV ? 1 << 26 : 0) |
-        (p & IOMMU_PGFAULT_PERM_EXEC ? 1 << 27 : 0) |
-        (p & IOMMU_PGFAULT_PERM_READ ? 1 << 28 : 0) |
-        (p & IOMMU_PGFAULT_PERM_WRITE ? 1 << 29 : 0) |
-        (last ? 1 << 30 : 0) |
-        (ssv ? 1 << 31 : 0)) >>>
-      0;
-    w[2] = (Number(f.addr & 0xffff_f000n) | (f.grpid & 0x1ff)) >>> 0;
-    w[3] = Number((f.addr >> 32n) & 0xffff_ffffn);
     const at = q.prodEntry();
     const ram = s.vm.ram;
-    if (!ram.write64(at, w[0], w[1]) || !ram.write64(at + 8, w[2], w[3])) {
+    if (!ram.contains(at, PRIQ_ENT_SIZE)) {
       s.triggerIrq('gerror', GERROR_PRIQ_ABT_ERR);
       return this.answer(f.cookie, last, IOMMU_PAGE_RESP_INVALID);
     }
+    const p = f.perm;
+    const rec = PriqRecord.encode({
+      sid,
+      ssid: ssv ? f.pasid & 0xfffff : 0,
+      priv: p & IOMMU_PGFAULT_PERM_PRIV ? 1 : 0,
+      exec: p & IOMMU_PGFAULT_PERM_EXEC ? 1 : 0,
+      read: p & IOMMU_PGFAULT_PERM_READ ? 1 : 0,
+      write: p & IOMMU_PGFAULT_PERM_WRITE ? 1 : 0,
+      last: last ? 1 : 0,
+      ssv: ssv ? 1 : 0,
+      prgIndex: f.grpid & 0x1ff,
+      addr: f.addr & ~0xfffn,
+    });
+    ram.setU64(at, rec[0]!);
+    ram.setU64(at + 8, rec[1]!);
     // The guest may answer inside the interrupt it is about to get: remember the cookie first.
     if (last) this.pending.set(`${sid}:${f.grpid & 0x1ff}`, { cookie: f.cookie, ssid: ssv ? f.pasid : -1 });
     q.prodIncr();

@@ -1,5 +1,6 @@
 // SMMUQueue: a circular queue in guest RAM as the unit sees it (IHI0070 3.5): BASE, and PROD/CONS whose bits
 // [log2size-1:0] index the entry and bit [log2size] is the wrap flag; higher bits (CONS.ERR, OVFLG) ride along.
+import { queueEmpty, queueFull, queueIdx, queueInc } from '@iommu-lab/hw-smmuv3/format';
 
 export class SmmuV3Queue {
   /** The BASE register as written (bits 31:0 and 63:32). */
@@ -27,42 +28,29 @@ export class SmmuV3Queue {
     return (this.baseHi & 0xfffff) * 2 ** 32 + ((this.baseLo & ~0x1f) >>> 0);
   }
 
-  /** Index and wrap bits. */
-  private get mask(): number {
-    return 2 ** (this.log2size + 1) - 1;
-  }
-
   empty(): boolean {
-    return ((this.prod ^ this.cons) & this.mask) === 0;
+    return queueEmpty(this.prod, this.cons, this.log2size);
   }
 
-  /** Same index, different wrap bit. */
   full(): boolean {
-    return ((this.prod ^ this.cons) & this.mask) === 2 ** this.log2size;
+    return queueFull(this.prod, this.cons, this.log2size);
   }
 
   /** GPA of the entry CONS points at. */
   consEntry(): number {
-    return this.addr + (this.cons & (2 ** this.log2size - 1)) * this.entrySize;
+    return this.addr + queueIdx(this.cons, this.log2size) * this.entrySize;
   }
 
   prodEntry(): number {
-    return this.addr + (this.prod & (2 ** this.log2size - 1)) * this.entrySize;
+    return this.addr + queueIdx(this.prod, this.log2size) * this.entrySize;
   }
 
   /** queue_cons_incr: the index and wrap advance together; the other bits stay. */
   consIncr(): void {
-    const m = this.mask;
-    this.cons = ((this.cons & ~m) | ((this.cons + 1) & m)) >>> 0;
+    this.cons = queueInc(this.cons, this.log2size);
   }
 
   prodIncr(): void {
-    const m = this.mask;
-    this.prod = ((this.prod & ~m) | ((this.prod + 1) & m)) >>> 0;
-  }
-
-  /** Entries between CONS and PROD. */
-  used(): number {
-    return ((this.prod & this.mask) - (this.cons & this.mask) + 2 ** (this.log2size + 1)) % 2 ** (this.log2size + 1);
+    this.prod = queueInc(this.prod, this.log2size);
   }
 }

@@ -1,11 +1,11 @@
 // The guest's command queue (Linux __arm_smmu_cmdq_issue_cmdlist, one CPU): commands written into the ring in
 // guest RAM, one CMDQ_PROD write (the VM exit), then the CMD_SYNC is awaited by polling its own slot for the
 // MSI write (MSIPOLL) or, without MSIs, by reading CMDQ_CONS.
-import { SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
+import { CMD_SYNC_CS_IRQ, CMD_SYNC_CS_SEV, Q_OVERFLOW_FLAG as OVF, SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestMmio } from '../mmio-regs.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
-import { CMDQ_SYNC_0_CS_IRQ, CMDQ_SYNC_0_CS_SEV, type CmdBatch } from './cmds.js';
+import type { CmdBatch } from './cmds.js';
 
 /** Q_MAX_SZ_SHIFT with CONFIG_CMA_ALIGNMENT = 8 and 4 KiB pages: a queue is at most 1 MiB. */
 export const Q_MAX_SZ_SHIFT = 12 + 8;
@@ -45,7 +45,14 @@ export class GuestQueue {
   /** queue_inc_prod_n: index and wrap advance by n; OVF (bit 31) is kept. */
   inc(p: number, n: number): number {
     const next = ((this.wrp(p) | this.idx(p)) + n) & (2 ** (this.shift + 1) - 1);
-    return ((p & 0x8000_0000) | next) >>> 0;
+    return ((p & OVF) | next) >>> 0;
+  }
+
+  /** queue_sync_cons_ovf: CONS.OVACKFLG takes PROD.OVFLG once caught up; true when CONS changed. */
+  syncConsOvf(): boolean {
+    if ((this.prod & OVF) === (this.cons & OVF)) return false;
+    this.cons = ((this.prod & OVF) | (this.cons & ~OVF)) >>> 0;
+    return true;
   }
 
   entry(p: number): number {
@@ -102,7 +109,7 @@ export class GuestCmdq {
     for (let i = 0; i < n; i++) this.writeEntry(q.inc(start, i), b.words, 4 * i);
     const syncProd = q.inc(start, n);
     if (sync) {
-      b.sync(this.msiPoll ? CMDQ_SYNC_0_CS_IRQ : CMDQ_SYNC_0_CS_SEV, this.msiPoll ? q.entry(syncProd) : 0);
+      b.sync(this.msiPoll ? CMD_SYNC_CS_IRQ : CMD_SYNC_CS_SEV, this.msiPoll ? q.entry(syncProd) : 0);
       this.writeEntry(syncProd, b.words, 4 * n);
     }
     b.num = 0;

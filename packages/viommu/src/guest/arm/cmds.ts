@@ -4,16 +4,11 @@ import { CMDQ_OP as OP } from '@iommu-lab/hw-smmuv3/format';
 
 /** CMDQ_BATCH_ENTRIES: commands one submission carries before a CMD_SYNC (BITS_PER_LONG). */
 export const CMDQ_BATCH_ENTRIES = 64;
-/** CMD_SYNC CS: 0 none, 1 IRQ (an MSI when MSIAddr is set), 2 SEV. */
-export const CMDQ_SYNC_0_CS_NONE = 0;
-export const CMDQ_SYNC_0_CS_IRQ = 1;
-export const CMDQ_SYNC_0_CS_SEV = 2;
 /** ARM_SMMU_SH_ISH and ARM_SMMU_MEMATTR_OIWB, the MSI's shareability and attributes. */
 const SH_ISH = 3;
 const MEMATTR_OIWB = 0xf;
 /** CFGI_STE_RANGE with Range 31: every StreamID (CMDQ_OP_CFGI_ALL). */
 const CFGI_ALL_RANGE = 31;
-export const ATC_INV_SIZE_ALL = 52;
 
 /** struct arm_smmu_cmdq_batch: up to CMDQ_BATCH_ENTRIES commands. */
 export class CmdBatch {

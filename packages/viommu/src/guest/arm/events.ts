@@ -1,12 +1,12 @@
 // The guest's SMMUv3 interrupt handlers (Linux arm_smmu_evtq_thread, arm_smmu_decode_event, arm_smmu_gerror_handler):
 // event records read from the event queue in guest RAM into the fault log, CONS written back after each one;
 // global errors acknowledged in GERRORN, an illegal command replaced by a CMD_SYNC so the queue moves on.
-import { EVT_CLASS_NAMES, eventName, GERROR_CMDQ_ERR, GERROR_ERR_MASK, SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
+import { CMD_SYNC_CS_SEV, Evt, EVT_CLASS_NAMES, eventName, GERROR_CMDQ_ERR, GERROR_ERR_MASK, Q_OVERFLOW_FLAG as OVF, SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestDmarFault } from '../intel/fault.js';
 import type { GuestMmio } from '../mmio-regs.js';
 import type { GuestQueue } from './cmdq.js';
-import { CMDQ_SYNC_0_CS_SEV, CmdBatch } from './cmds.js';
+import { CmdBatch } from './cmds.js';
 
 /** An SMMU event as the guest decoded it; sid/pasid/addr/reason/type read like a VT-d fault record. */
 export interface GuestSmmuEvent extends GuestDmarFault {
@@ -19,7 +19,6 @@ export interface GuestSmmuEvent extends GuestDmarFault {
   raw: bigint[];
 }
 
-const OVF = 0x8000_0000;
 const CERROR_NAMES = ['No error', 'Illegal command', 'Abort on command fetch', 'ATC invalidate timeout'];
 
 export class ArmSmmuEvents {
@@ -45,7 +44,7 @@ export class ArmSmmuEvents {
     do {
       while (!q.empty()) {
         this.record(q.entry(q.cons));
-        q.cons = ((q.cons & OVF) | q.inc(q.cons, 1)) >>> 0;
+        q.cons = q.inc(q.cons, 1);
         this.regs.writel(SMMU_REG.EVENTQ_CONS, q.cons);
       }
       const prod = this.regs.readl(SMMU_REG.EVENTQ_PROD);
@@ -55,30 +54,24 @@ export class ArmSmmuEvents {
       }
       q.prod = prod;
     } while (!q.empty());
-    // queue_sync_cons_ovf: acknowledge an overflow we have caught up with.
-    if ((q.prod & OVF) !== (q.cons & OVF)) {
-      q.cons = ((q.prod & OVF) | (q.cons & ~OVF)) >>> 0;
-      this.regs.writel(SMMU_REG.EVENTQ_CONS, q.cons);
-    }
+    if (q.syncConsOvf()) this.regs.writel(SMMU_REG.EVENTQ_CONS, q.cons);
   }
 
   /** arm_smmu_decode_event: EVTQ_0_ID/SID/SSV/SSID, EVTQ_1_RnW/S2/CLASS, EVTQ_2_ADDR, EVTQ_3_IPA. */
   private record(gpa: number): void {
     const raw = [0, 1, 2, 3].map((i) => this.ram.u64(gpa + 8 * i));
-    const d0 = raw[0]!;
-    const d1 = raw[1]!;
-    const id = Number(d0 & 0xffn);
-    const ssv = (d0 >> 11n) & 1n;
+    const e = Evt.decode(raw);
     const ev: GuestSmmuEvent = {
-      sid: Number(d0 >> 32n),
-      pasid: ssv ? Number((d0 >> 12n) & 0xfffffn) : -1,
-      addr: raw[2]!,
-      reason: id,
-      reasonName: eventName(id),
-      type: (d1 >> 35n) & 1n ? 'read' : 'write',
+      sid: e.sid,
+      pasid: e.ssv ? e.ssid : -1,
+      addr: e.addr,
+      reason: e.type,
+      reasonName: eventName(e.type),
+      type: e.rnw ? 'read' : 'write',
+      // EVTQ_3_IPA [51:12].
       ipa: raw[3]! & 0x000f_ffff_ffff_f000n,
-      s2: ((d1 >> 39n) & 1n) === 1n,
-      class: EVT_CLASS_NAMES[Number((d1 >> 40n) & 3n)] ?? '?',
+      s2: e.s2 === 1,
+      class: EVT_CLASS_NAMES[e.class] ?? '?',
       raw,
     };
     this.log.push(ev);
@@ -107,7 +100,7 @@ export class ArmSmmuEvents {
     const gpa = this.cmdq.entry(cons);
     this.messages.push(`skipping command in error state: 0x${this.ram.u64(gpa).toString(16)} 0x${this.ram.u64(gpa + 8).toString(16)}`);
     this.skip.num = 0;
-    this.skip.sync(CMDQ_SYNC_0_CS_SEV, 0);
+    this.skip.sync(CMD_SYNC_CS_SEV, 0);
     this.ram.write64(gpa, this.skip.words[0]!, this.skip.words[1]!);
     this.ram.write64(gpa + 8, this.skip.words[2]!, this.skip.words[3]!);
     this.skip.num = 0;

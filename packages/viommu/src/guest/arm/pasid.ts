@@ -1,6 +1,7 @@
 // A PASID of a master on the guest's arm-smmu-v3 (arm_smmu_set_pasid, arm_smmu_blocking_set_dev_pasid, with the PRI
 // series' iopf enable): the CD at the SubstreamID in the master's CD table written hitlessly with CFGI_CD syncs,
 // the ATC of the SubstreamID invalidated, PRI enabled at the device while some PASID takes page faults.
+import { ATC_INV_SIZE_ALL } from '@iommu-lab/hw-smmuv3/format';
 import { ErrnoError } from '@iommu-lab/platform';
 import { cdUsed, writeEntry } from './entry-writer.js';
 import type { ArmSmmuGuest, ArmSmmuMaster } from './smmu.js';
@@ -19,13 +20,13 @@ export function armSmmuSetPasid(smmu: ArmSmmuGuest, m: ArmSmmuMaster, pasid: num
   if (m.priSupported && ats) m.priEnabled = true;
   writeEntry(ram, cdptr, cd, { getUsed: cdUsed, sync: () => smmu.syncCd(m, pasid, true) });
   if (m.priSupported && ats) m.iopfSsids.add(pasid);
-  if (ats) smmu.cmdWithSync((b) => b.atcInv(m.sid, pasid, 0, 52));
+  if (ats) smmu.cmdWithSync((b) => b.atcInv(m.sid, pasid, 0, ATC_INV_SIZE_ALL));
 }
 
 /** arm_smmu_blocking_set_dev_pasid: the CD cleared (V=0 first), the SubstreamID's ATC, iopf (and at the last, PRI) off. */
 export function armSmmuClearPasid(smmu: ArmSmmuGuest, m: ArmSmmuMaster, pasid: number): void {
   const cdptr = m.cdTable.cdPtr(pasid, false);
   if (cdptr >= 0) writeEntry(smmu.vm.ram, cdptr, CD_ZERO, { getUsed: cdUsed, sync: () => smmu.syncCd(m, pasid, true) });
-  if (smmu.atsEnabled(m)) smmu.cmdWithSync((b) => b.atcInv(m.sid, pasid, 0, 52));
+  if (smmu.atsEnabled(m)) smmu.cmdWithSync((b) => b.atcInv(m.sid, pasid, 0, ATC_INV_SIZE_ALL));
   if (m.iopfSsids.delete(pasid) && m.iopfSsids.size === 0) m.priEnabled = false;
 }

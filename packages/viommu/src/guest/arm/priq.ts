@@ -1,15 +1,13 @@
 // The guest's PRI queue (arm_smmu_priq_thread and arm_smmu_handle_ppr of the SVA series' PRI patch): the queue in
 // guest RAM, its wired interrupt, each record the vSMMU wrote handed to the I/O page fault handler, and the answer
 // as CMD_PRI_RESP (no CMD_SYNC: a response is fire and forget).
-import { PRI_RESP_DENY, PRI_RESP_FAIL, PRI_RESP_SUCC, SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
+import { PRI_RESP_DENY, PRI_RESP_FAIL, PRI_RESP_SUCC, PriqRecord, Q_OVERFLOW_FLAG as OVF, SMMU_REG } from '@iommu-lab/hw-smmuv3/format';
 import { IOMMU_PAGE_RESP_INVALID, IOMMU_PAGE_RESP_SUCCESS } from '@iommu-lab/iommu-core';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestMmio } from '../mmio-regs.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
 import { type GuestCmdq, GuestQueue } from './cmdq.js';
 import { CmdBatch } from './cmds.js';
-
-const OVF = 0x8000_0000;
 
 /** A page request as the guest read it: its StreamID, SubstreamID (-1: none), address and what was asked. */
 export interface GuestPpr {
@@ -65,7 +63,7 @@ export class ArmSmmuPriq {
     do {
       while (!q.empty()) {
         const rec = this.decode(q.entry(q.cons));
-        q.cons = ((q.cons & OVF) | q.inc(q.cons, 1)) >>> 0;
+        q.cons = q.inc(q.cons, 1);
         this.regs.writel(SMMU_REG.PRIQ_CONS, q.cons);
         this.handle(rec);
       }
@@ -73,28 +71,22 @@ export class ArmSmmuPriq {
       if ((prod & OVF) !== (q.prod & OVF)) this.overflows++;
       q.prod = prod;
     } while (!q.empty());
-    if ((q.prod & OVF) !== (q.cons & OVF)) {
-      q.cons = ((q.prod & OVF) | (q.cons & ~OVF)) >>> 0;
-      this.regs.writel(SMMU_REG.PRIQ_CONS, q.cons);
-    }
+    if (q.syncConsOvf()) this.regs.writel(SMMU_REG.PRIQ_CONS, q.cons);
   }
 
-  /** PRIQ_0_SID [31:0], SSID [51:32], PERM_PRIV 58, EXEC 59, READ 60, WRITE 61, PRG_LAST 62, SSID_V 63; PRIQ_1 PRG_IDX, ADDR. */
+  /** A PRI queue record (IHI0070 8.1). */
   private decode(gpa: number): GuestPpr {
-    const d0 = this.ram.u64(gpa);
-    const d1 = this.ram.u64(gpa + 8);
-    const hi = Number(d0 >> 32n);
-    const ssv = (hi & (1 << 31)) !== 0;
+    const r = PriqRecord.decode([this.ram.u64(gpa), this.ram.u64(gpa + 8)]);
     return {
-      sid: Number(d0 & 0xffff_ffffn),
-      ssid: ssv ? hi & 0xfffff : -1,
-      addr: d1 & ~0xfffn,
-      priv: (hi & (1 << 26)) !== 0,
-      exec: (hi & (1 << 27)) !== 0,
-      read: (hi & (1 << 28)) !== 0,
-      write: (hi & (1 << 29)) !== 0,
-      last: (hi & (1 << 30)) !== 0,
-      prgi: Number(d1 & 0x1ffn),
+      sid: r.sid,
+      ssid: r.ssv ? r.ssid : -1,
+      addr: r.addr,
+      priv: r.priv === 1,
+      exec: r.exec === 1,
+      read: r.read === 1,
+      write: r.write === 1,
+      last: r.last === 1,
+      prgi: r.prgIndex,
     };
   }
 

@@ -1,7 +1,7 @@
 // The guest's arm-smmu-v3 driver (Linux drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c): probe from the ID registers,
 // queues and stream table in guest RAM, the reset sequence, and per master a CD table, a stage-1 DMA domain and
 // its STE, all through MMIO and guest RAM.
-import { CMDQ_OP as OP, CR0_ATSCHK, CR0_CMDQEN, CR0_EVTQEN, CR0_PRIQEN, CR0_SMMUEN, Idr0, Idr1, Idr3, Idr5, IRQ_CTRL_EVTQ_IRQEN, IRQ_CTRL_GERROR_IRQEN, IRQ_CTRL_PRIQ_IRQEN, SMMU_REG, addrSizeBits } from '@iommu-lab/hw-smmuv3/format';
+import { ATC_INV_SIZE_ALL, CMDQ_OP as OP, CR0_ATSCHK, CR0_CMDQEN, CR0_EVTQEN, CR0_PRIQEN, CR0_SMMUEN, Idr0, Idr1, Idr3, Idr5, IRQ_CTRL_EVTQ_IRQEN, IRQ_CTRL_GERROR_IRQEN, IRQ_CTRL_PRIQ_IRQEN, SMMU_REG, STE_S1DSS_SSID0, addrSizeBits, addrSizeEncoding } from '@iommu-lab/hw-smmuv3/format';
 import { SMMU_IRQ } from '../../arm-smmuv3/regs.js';
 import type { Vm, VmDevice } from '../../vm/vm.js';
 import { type FlushMode, GuestDmaApi } from '../dma-iommu.js';
@@ -24,10 +24,6 @@ import { ArmSmmuTlb } from './tlb.js';
 /** CR1: queues and tables inner-shareable, write-back (arm_smmu_device_reset). CR2: PTM | RECINVSID. */
 const CR1_RESET = (3 << 10) | (1 << 8) | (1 << 6) | (3 << 4) | (1 << 2) | 1;
 const CR2_RESET = (1 << 2) | (1 << 1);
-/** STRTAB_STE_1_S1DSS_SSID0: traffic without PASID uses CD 0. */
-const S1DSS_SSID0 = 2;
-/** IDR1 bits of embedded implementations Linux refuses: REL, QUEUES_PRESET, TABLES_PRESET. */
-const IDR1_PRESET = (1 << 28) | (1 << 29) | (1 << 30);
 const POLL_LIMIT = 16;
 
 /** struct arm_smmu_master: one device (its StreamID) behind the SMMU. */
@@ -79,9 +75,8 @@ export class ArmSmmuGuest {
     if (!idr0.s1p && !idr0.s2p) throw new Error('arm-smmu-v3: no translation support!');
     if (!(idr0.ttf & 2)) throw new Error('arm-smmu-v3: AArch64 table format not supported!');
     if (!idr0.s1p) throw new Error('arm-smmu-v3: this guest driver gives DMA domains stage 1 only, and the unit has none');
-    const idr1raw = this.regs.readl(SMMU_REG.IDR1);
-    if (idr1raw & IDR1_PRESET) throw new Error('arm-smmu-v3: embedded implementation not supported');
-    const idr1 = Idr1.decode(idr1raw);
+    const idr1 = Idr1.decode(this.regs.readl(SMMU_REG.IDR1));
+    if (idr1.rel || idr1.queuesPreset || idr1.tablesPreset) throw new Error('arm-smmu-v3: embedded implementation not supported');
     const idr3 = Idr3.decode(this.regs.readl(SMMU_REG.IDR3));
     const idr5 = Idr5.decode(this.regs.readl(SMMU_REG.IDR5));
     const coherent = idr0.cohacc === 1;
@@ -100,7 +95,7 @@ export class ArmSmmuGuest {
       pri: idr0.pri === 1,
       coherent,
       stalls: idr0.stallModel === 0 || idr0.stallModel === 2,
-      attrTypesOvr: (idr1raw & (1 << 27)) !== 0,
+      attrTypesOvr: idr1.attrTypesOvr === 1,
     };
     const cmdqShift = Math.min(Q_MAX_SZ_SHIFT - 4, idr1.cmdqs);
     if (cmdqShift <= 6) throw new Error('arm-smmu-v3: command queue size <= 64 entries not supported');
@@ -230,17 +225,17 @@ export class ArmSmmuGuest {
   attachDevice(m: ArmSmmuMaster, d: ArmSmmuDomain): void {
     const old = m.domain;
     const cdptr = m.cdTable.cdPtr(0, true, () => this.syncCd(m, 0, false));
-    const cd = makeS1Cd({ t0sz: 64 - d.ias, ips: [32, 36, 40, 42, 44, 48, 52].indexOf(d.oas), coherent: true, asid: d.asid, ttb0: d.pgd, stall: false });
+    const cd = makeS1Cd({ t0sz: 64 - d.ias, ips: addrSizeEncoding(d.oas), coherent: true, asid: d.asid, ttb0: d.pgd, stall: false });
     writeEntry(this.vm.ram, cdptr, cd, { getUsed: cdUsed, sync: () => this.syncCd(m, 0, true) });
     const ats = m.atsSupported;
-    const ste = makeCdtableSte({ cdtab: m.cdTable.gpa, s1fmt: m.cdTable.s1fmt, s1cdmax: m.cdTable.s1cdmax, atsEnabled: ats, s1dss: S1DSS_SSID0, stallDisable: this.features.stalls, attrTypesOvr: this.features.attrTypesOvr });
+    const ste = makeCdtableSte({ cdtab: m.cdTable.gpa, s1fmt: m.cdTable.s1fmt, s1cdmax: m.cdTable.s1cdmax, atsEnabled: ats, s1dss: STE_S1DSS_SSID0, stallDisable: this.features.stalls, attrTypesOvr: this.features.attrTypesOvr });
     this.writeSte(m, ste);
     m.domain = d;
     d.sids.add(m.sid);
     if (ats) this.atsSids.add(m.sid);
     if (old && old !== d) this.dropDomain(m, old);
     // arm_smmu_attach_commit: with ATS, the ATC of the master starts clean.
-    if (ats) this.cmdWithSync((b) => b.atcInv(m.sid, 0, 0, 52));
+    if (ats) this.cmdWithSync((b) => b.atcInv(m.sid, 0, 0, ATC_INV_SIZE_ALL));
   }
 
   /** arm_smmu_attach_dev_blocked: an abort STE; the old domain's ASID is flushed once nobody uses it. */

@@ -1,7 +1,7 @@
 // The guest's invalidations for a stage-1 domain (Linux arm_smmu_domain_inv_range, arm_smmu_tlb_inv_context):
 // TLBI_NH_VA over the range (one range command with IDR3.RIL, else one per granule, or TLBI_NH_ASID when that
 // would be too many) followed by a CMD_SYNC; then, in their own batch, ATC_INV for masters with ATS.
-import { CMDQ_OP as OP } from '@iommu-lab/hw-smmuv3/format';
+import { ATC_INV_SIZE_ALL, CMDQ_OP as OP } from '@iommu-lab/hw-smmuv3/format';
 import { CmdBatch } from './cmds.js';
 import type { GuestCmdq } from './cmdq.js';
 import type { ArmSmmuDomain } from './domain.js';
@@ -49,9 +49,10 @@ export class ArmSmmuTlb {
     private readonly f: TlbFeatures,
   ) {}
 
-  private add(fill: (b: CmdBatch) => void): void {
+  /** The batch with room for one more command (a full one is issued first, without a sync). */
+  private room(): CmdBatch {
     if (this.b.full) this.cmdq.issue(this.b, false);
-    fill(this.b);
+    return this.b;
   }
 
   /** arm_smmu_inv_size_too_big: size 0 means all; without RIL, 512 or more granules become one ASID command. */
@@ -66,7 +67,7 @@ export class ArmSmmuTlb {
     const endPfn = iovaPfn + size / 4096;
     let pfn = iovaPfn;
     if (!this.f.rangeInv) {
-      for (; pfn < endPfn; pfn += granule / 4096) this.add((b) => b.tlbiVa(OP.TLBI_NH_VA, asid, 0, 0, 0, leaf, 0, 0, pfn));
+      for (; pfn < endPfn; pfn += granule / 4096) this.room().tlbiVa(OP.TLBI_NH_VA, asid, 0, 0, 0, leaf, 0, 0, pfn);
       return;
     }
     let numPages = size / 2 ** TG;
@@ -77,8 +78,7 @@ export class ArmSmmuTlb {
     while (pfn < endPfn) {
       const scale = ffs(numPages);
       const num = Math.floor(numPages / 2 ** scale) & RANGE_NUM_MAX;
-      const p = pfn;
-      this.add((b) => b.tlbiVa(OP.TLBI_NH_VA, asid, 0, num - 1, scale, leaf, ttl, tgEnc, p));
+      this.room().tlbiVa(OP.TLBI_NH_VA, asid, 0, num - 1, scale, leaf, ttl, tgEnc, pfn);
       pfn += num * 2 ** scale;
       numPages -= num * 2 ** scale;
     }
@@ -86,7 +86,7 @@ export class ArmSmmuTlb {
 
   /** arm_smmu_domain_inv_range (size 0: everything): the ASID's TLB with a sync, then the ATCs with another. */
   invRange(d: TlbTarget, iovaPfn: number, size: number, granule: number, leaf: boolean): void {
-    if (this.tooBig(size, granule)) this.add((b) => b.tlbi(OP.TLBI_NH_ASID, d.asid, 0));
+    if (this.tooBig(size, granule)) this.room().tlbi(OP.TLBI_NH_ASID, d.asid, 0);
     else this.addRange(d.asid, leaf, iovaPfn, size, granule);
     this.cmdq.issue(this.b, true);
     let ats = false;
@@ -94,7 +94,8 @@ export class ArmSmmuTlb {
       if (!this.f.atsSids.has(sid)) continue;
       ats = true;
       const ssid = d.ssid ?? 0;
-      this.add((b) => (size === 0 ? b.atcInv(sid, ssid, 0, 52) : atcInvRange(b, sid, ssid, iovaPfn, size)));
+      if (size === 0) this.room().atcInv(sid, ssid, 0, ATC_INV_SIZE_ALL);
+      else atcInvRange(this.room(), sid, ssid, iovaPfn, size);
     }
     if (ats) this.cmdq.issue(this.b, true);
   }
