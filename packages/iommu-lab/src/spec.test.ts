@@ -37,5 +37,13 @@ describe('host spec', () => {
     expect(bad({ iommus: u, devices: [{ bdf: '0000:01:00.0', iommu: 'dmar1' }] })).toBe('devices[0].iommu: no IOMMU "dmar1" (defined: dmar0)');
     expect(bad({ devices: [{ bdf: '0000:01:00.0' }, { bdf: '0000:01:00.0' }] })).toBe('devices[1].bdf: 0000:01:00.0 is listed twice');
     expect(bad({ iommus: u, devices: [{ bdf: '0000:01:00.0', iommu: 'dmar0', group: '0000:02:00.0' }] })).toBe('devices[0].group: no device 0000:02:00.0');
+    expect(bad({ iommus: u, devices: [{ bdf: '0000:01:00.0', iommu: 'dmar0', group: '0000:01:00.0' }] })).toBe(
+      'devices[0].group: 0000:01:00.0 leads back to 0000:01:00.0 (a cycle)',
+    );
+    const pair = [
+      { bdf: '0000:01:00.0', iommu: 'dmar0', group: '0000:02:00.0' },
+      { bdf: '0000:02:00.0', iommu: 'dmar0', group: '0000:01:00.0' },
+    ];
+    expect(bad({ iommus: u, devices: pair })).toBe('devices[0].group: 0000:02:00.0 leads back to 0000:01:00.0 (a cycle)');
   });
 });

@@ -119,6 +119,12 @@ export function parseHostSpec(input: unknown): HostSpec {
     const other = bdfs.get(d.group.toLowerCase());
     if (!other) throw new HostSpecError(`devices[${i}].group: no device ${d.group}`);
     if (other.iommu !== d.iommu) throw new HostSpecError(`devices[${i}].group: ${d.group} is behind another IOMMU`);
+    // The chain of group references must end at a device that names none: it probes first.
+    const seen = new Set([d.bdf.toLowerCase()]);
+    for (let at = other; at.group !== undefined; at = bdfs.get(at.group.toLowerCase())!) {
+      if (seen.has(at.bdf.toLowerCase())) throw new HostSpecError(`devices[${i}].group: ${d.group} leads back to ${at.bdf} (a cycle)`);
+      seen.add(at.bdf.toLowerCase());
+    }
   });
   return spec;
 }
