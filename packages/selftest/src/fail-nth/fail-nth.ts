@@ -2,7 +2,7 @@
 import { iommufdSubsystem } from '@iommu-lab/iommufd';
 import { type FaultInjector, isErrnoError, type Process } from '@iommu-lab/platform';
 import type { Env } from '../harness/env.js';
-import { ASSERT_EQ, ASSERT_GT, AssertionFailed, type Metadata, type Suite } from '../harness/harness.js';
+import { ASSERT_EQ, ASSERT_GT, AssertionFailed, errnoOf, type Metadata, type Suite } from '../harness/harness.js';
 import { diffSnapshots, snapshot } from './snapshot.js';
 
 /** struct fail_nth_state: the task's fail-nth knob and the sweep position. */
@@ -47,13 +47,7 @@ export function fail_nth_enable(_nth_state: FailNthState): void {
 
 /** `if (call) return -1;`: true when the call failed with an errno (any other throw is a test failure). */
 export function failed(call: () => unknown): boolean {
-  try {
-    call();
-    return false;
-  } catch (e) {
-    if (isErrnoError(e)) return true;
-    throw e;
-  }
+  return errnoOf(call) !== null;
 }
 
 /**

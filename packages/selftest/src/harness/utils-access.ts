@@ -7,7 +7,7 @@ import {
   IOMMU_PGFAULT_PERM_WRITE,
   IOMMUFD_PAGE_RESP_SUCCESS,
 } from '@iommu-lab/iommu-core';
-import type { ErrnoName } from '@iommu-lab/platform';
+import { type ErrnoName, O_CLOEXEC } from '@iommu-lab/platform';
 import {
   IOMMU_TEST_CMD,
   IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
@@ -22,8 +22,6 @@ import { ASSERT_EQ, ASSERT_NE, EXPECT_ERRNO } from './harness.js';
 import { ioctl } from './utils-ioas.js';
 
 const EIO = 5;
-/** O_CLOEXEC on x86-64. */
-const O_CLOEXEC = 0o2000000;
 
 /** _test_cmd_create_access: returns the access fd (out_access_fd). */
 export function _test_cmd_create_access(self: SelfBase, ioas_id: number, flags: number): number {

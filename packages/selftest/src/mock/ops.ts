@@ -146,10 +146,10 @@ export class MockIommuOps implements IommuOps {
 /** The mock's "hardware": a device's DMA translates through the mock page table of what it is attached to. */
 export class MockTranslator implements DmaTranslator {
   private fault: DmaFaultInfo = { reason: 0, reasonName: '', address: 0n, pasid: NO_PASID, access: 0 };
-  constructor(private readonly devices: () => readonly IommuDevice[]) {}
+  constructor(private readonly deviceOf: (rid: number) => IommuDevice | undefined) {}
 
   translate(rid: number, pasid: number, iovaPfn: number, access: number): number {
-    const dev = this.devices().find((d) => d.rid === rid);
+    const dev = this.deviceOf(rid);
     const mdev = dev ? mockDevOf(dev) : null;
     let domain: IommuDomain | null | undefined = mdev ? (pasid === NO_PASID ? mdev.domain : mdev.pasidDomains.get(pasid)) : null;
     if (domain instanceof MockNestedDomain) domain = domain.parent;
@@ -159,7 +159,7 @@ export class MockTranslator implements DmaTranslator {
       const pte = domain.table.lookup(iova);
       if (pte && pte.prot & (access & DMA_WRITE ? 2 : 1)) {
         if (access & DMA_WRITE && domain.dirtyTracking) domain.table.setDirty(iova);
-        return Math.floor(domain.table.iovaToPhys(iova) / PAGE_SIZE);
+        return Math.floor((pte.pa + iova - pte.iova) / PAGE_SIZE);
       }
     }
     this.fault = { reason: 1, reasonName: 'mock: no translation', address: BigInt(iovaPfn) << 12n, pasid, access };
@@ -174,8 +174,8 @@ export class MockTranslator implements DmaTranslator {
 /** Builds a mock IOMMU unit for a host; its devices are the ones probed behind it. */
 export function createMockUnit(host: Host, id: string): IommuUnit {
   const ops = new MockIommuOps(host);
-  const devices = () => iommuSubsystem(host).devices.filter((d) => d.unit === unit);
-  const unit: IommuUnit = { id, model: 'iommufd-mock', ops, hw: new MockTranslator(devices), describe: () => ({ page: '2 KiB granule', pasid: `${MOCK_PASID_WIDTH} bits` }) };
+  const deviceOf = (rid: number) => iommuSubsystem(host).devices.find((d) => d.unit === unit && d.rid === rid);
+  const unit: IommuUnit = { id, model: 'iommufd-mock', ops, hw: new MockTranslator(deviceOf), describe: () => ({ page: '2 KiB granule', pasid: `${MOCK_PASID_WIDTH} bits` }) };
   ops.unit = unit;
   return unit;
 }

@@ -1,8 +1,9 @@
 // The mock domain's page table: the AMDv1-style 2 KiB-granule table of the selftest, with IOPTEs of any
 // power-of-two size and a dirty bit per IOPTE.
 import { ErrnoError, type FaultInjector } from '@iommu-lab/platform';
+import { MOCK_PAGE_SIZE } from '../uapi/iommufd-test.js';
 
-export const MOCK_GRANULE = 2048;
+export const MOCK_GRANULE = MOCK_PAGE_SIZE;
 const SLOTS = 512;
 const REGION = MOCK_GRANULE * SLOTS; // 1 MiB
 /** What one level-1 table spans (512 level-0 tables). */

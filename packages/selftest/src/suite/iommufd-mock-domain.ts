@@ -11,17 +11,9 @@ import {
 } from '@iommu-lab/iommu-core';
 import { type MmapOptions, O_RDONLY } from '@iommu-lab/platform';
 import { BUFFER_SIZE, HUGEPAGE_SIZE, PAGE_SIZE, type SelfBase, selfBase } from '../harness/env.js';
-import { ASSERT_EQ, ASSERT_NE, EXPECT_ERRNO } from '../harness/harness.js';
-import {
-  MAP_FAILED,
-  ASSERT_GE,
-  ASSERT_GT,
-  memfd_mmap,
-  test_cmd_access_replace_ioas,
-  test_cmd_create_access,
-  test_cmd_destroy_access,
-  test_cmd_destroy_access_pages,
-} from '../harness/utils-domain.js';
+import { ASSERT_EQ, ASSERT_GE, ASSERT_GT, ASSERT_NE, EXPECT_ERRNO } from '../harness/harness.js';
+import { test_cmd_access_replace_ioas, test_cmd_create_access, test_cmd_destroy_access, test_cmd_destroy_access_pages } from '../harness/utils-access.js';
+import { MAP_FAILED, memfd_mmap } from '../harness/utils-domain.js';
 import {
   _test_ioctl_destroy,
   _test_ioctl_ioas_map,

@@ -29,8 +29,8 @@ import {
   VFIO_TYPE1v2_IOMMU,
 } from '@iommu-lab/iommu-core';
 import { BUFFER_SIZE, HUGEPAGE_SIZE, PAGE_SIZE, type SelfBase, selfBase } from '../harness/env.js';
-import { ASSERT_EQ, ASSERT_NE, EXPECT_EQ, EXPECT_ERRNO, type Metadata } from '../harness/harness.js';
-import { ASSERT_GE, ASSERT_LT, glibc_rand, MAP_FAILED } from '../harness/utils-domain.js';
+import { ASSERT_EQ, ASSERT_GE, ASSERT_LT, ASSERT_NE, EXPECT_EQ, EXPECT_ERRNO, type Metadata } from '../harness/harness.js';
+import { glibc_rand, MAP_FAILED } from '../harness/utils-domain.js';
 import { ioctl, teardown_iommufd, test_ioctl_ioas_alloc } from '../harness/utils-ioas.js';
 import { test_cmd_mock_domain } from '../harness/utils-mock.js';
 import { MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../uapi/iommufd-test.js';
