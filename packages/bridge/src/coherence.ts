@@ -1,12 +1,10 @@
 // Frames and real pages agree at every syscall boundary: refresh before a request, write back after it.
 import { PAGE_SIZE, PHYS_CHUNK_SHIFT, type PhysMem } from '@iommu-lab/platform';
-import type { MirrorObject } from './mirror-object.js';
+import { MAX_RUN, type MirrorObject } from './mirror-object.js';
 import type { MirrorRegistry } from './registry.js';
 import type { RemoteMm } from './remote-mm.js';
 
 const CHUNK_MASK = (1 << PHYS_CHUNK_SHIFT) - 1;
-/** Pages read from a real process in one go. */
-const RUN_PAGES = 256;
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
@@ -20,7 +18,7 @@ export interface CoherenceStats {
 
 export class Coherence {
   readonly stats: CoherenceStats = { refreshed: 0, writtenBack: 0 };
-  private readonly run = new Uint8Array(RUN_PAGES * PAGE_SIZE);
+  private readonly run = new Uint8Array(MAX_RUN * PAGE_SIZE);
 
   constructor(
     private readonly registry: MirrorRegistry,

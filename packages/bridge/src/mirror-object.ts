@@ -1,8 +1,8 @@
 // Pages of a real process (or a real shared file) given simulated frames while the kernel uses them.
 import { ErrnoError, type FrameAllocator, HUGE_2M_ORDER, MemObject, type MemObjectKind, PAGE_SHIFT, PAGE_SIZE, PHYS_CHUNK_SHIFT, type PhysMem } from '@iommu-lab/platform';
 
-/** Pages read from the real process in one go. */
-const MAX_RUN = 256;
+/** Pages read from the real process in one go (and the longest PageRun). */
+export const MAX_RUN = 256;
 /** Frames per 2 MiB chunk of PhysMem, minus one: a run of frames never crosses a chunk. */
 const CHUNK_PAGES_MASK = (1 << (PHYS_CHUNK_SHIFT - PAGE_SHIFT)) - 1;
 

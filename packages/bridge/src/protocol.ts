@@ -1,5 +1,5 @@
 // The wire format between the shim and the daemon (shim/protocol.h); little-endian, one frame per request.
-import { ErrnoError } from '@iommu-lab/platform';
+import { ErrnoError, O_CLOEXEC } from '@iommu-lab/platform';
 
 export const OP = {
   HELLO: 1,
@@ -131,7 +131,7 @@ export function encodeReply(ret: number | bigint, newFds: readonly { fd: number;
   let at = REP_HDR_SIZE;
   for (const f of newFds) {
     out.writeInt32LE(f.fd, at);
-    out.writeInt32LE(f.cloexec ? 0o2000000 : 0, at + 4);
+    out.writeInt32LE(f.cloexec ? O_CLOEXEC : 0, at + 4);
     at += NEW_FD_SIZE;
   }
   if (data) out.set(data, at);

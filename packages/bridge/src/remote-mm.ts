@@ -394,24 +394,12 @@ export class RemoteMm extends AddressSpace {
   }
 
   private unmapDevices(start: number, end: number): void {
-    const keep: Vma[] = [];
-    for (const v of this.devices) {
-      if (v.end <= start || v.start >= end) {
-        keep.push(v);
-        continue;
-      }
-      if (v.start < start) keep.push(this.devicePiece(v, v.start, start));
-      if (v.end > end) keep.push(this.devicePiece(v, end, v.end));
-      this.dropDevice(v);
-    }
-    this.devices = keep.sort((a, b) => a.start - b.start);
+    this.devices = this.cut(this.devices, start, end);
   }
 
-  private devicePiece(v: Vma, start: number, end: number): Vma {
-    v.obj.get();
-    v.file?.get();
-    v.ops?.open?.();
-    const piece = { ...v, start, end, pgoff: v.pgoff + (start - v.start) / PAGE_SIZE };
+  /** A device mapping split by munmap keeps the snapshots of its pages. */
+  protected override piece(v: Vma, start: number, end: number): Vma {
+    const piece = super.piece(v, start, end);
     const snaps = new Map<number, Uint8Array>();
     const old = this.deviceSnaps.get(v);
     for (let a = start; a < end; a += PAGE_SIZE) snaps.set((a - start) / PAGE_SIZE, old?.get((a - v.start) / PAGE_SIZE) ?? new Uint8Array(PAGE_SIZE));
@@ -419,11 +407,9 @@ export class RemoteMm extends AddressSpace {
     return piece;
   }
 
-  private dropDevice(v: Vma): void {
+  protected override drop(v: Vma): void {
     this.deviceSnaps.delete(v);
-    v.ops?.close?.();
-    v.obj.put();
-    v.file?.put();
+    super.drop(v);
   }
 
   // --- process lifetime -------------------------------------------------------------------------
@@ -450,7 +436,7 @@ export class RemoteMm extends AddressSpace {
   /** execve: the old address space goes (device mappings closed, private pages forgotten), a new one is mirrored. */
   exec(): void {
     if (this.gone) return;
-    for (const v of this.devices) this.dropDevice(v);
+    for (const v of this.devices) this.drop(v);
     for (const m of this.mirror) this.dropMirror(m);
     this.devices = [];
     this.mirror = [];
@@ -464,7 +450,7 @@ export class RemoteMm extends AddressSpace {
 
   override teardown(): void {
     if (this.gone) return;
-    for (const v of this.devices) this.dropDevice(v);
+    for (const v of this.devices) this.drop(v);
     for (const m of this.mirror) this.dropMirror(m);
     this.devices = [];
     this.mirror = [];

@@ -115,8 +115,13 @@ export class AddressSpace {
   unmap(start: number, length: number): void {
     if (start % PAGE_SIZE !== 0 || length <= 0) throw new ErrnoError('EINVAL', 'munmap', `0x${start.toString(16)}+${length}`);
     const end = start + Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+    this.vmas = this.cut(this.vmas, start, end);
+  }
+
+  /** What is left of `vmas` without [start, end): the edges split off as pieces, the rest dropped; sorted. */
+  protected cut(vmas: readonly Vma[], start: number, end: number): Vma[] {
     const keep: Vma[] = [];
-    for (const v of this.vmas) {
+    for (const v of vmas) {
       if (v.end <= start || v.start >= end) {
         keep.push(v);
         continue;
@@ -125,7 +130,7 @@ export class AddressSpace {
       if (v.end > end) keep.push(this.piece(v, end, v.end));
       this.drop(v);
     }
-    this.vmas = keep.sort((a, b) => a.start - b.start);
+    return keep.sort((a, b) => a.start - b.start);
   }
 
   /** The frame backing `va`, populating it; EFAULT when unmapped or the access is not allowed. */
@@ -252,14 +257,14 @@ export class AddressSpace {
     this.vmas.splice(i, 0, v);
   }
 
-  private piece(v: Vma, start: number, end: number): Vma {
+  protected piece(v: Vma, start: number, end: number): Vma {
     v.obj.get();
     v.file?.get();
     v.ops?.open?.();
     return { ...v, start, end, pgoff: v.pgoff + (start - v.start) / PAGE_SIZE };
   }
 
-  private drop(v: Vma): void {
+  protected drop(v: Vma): void {
     v.ops?.close?.();
     v.obj.put();
     v.file?.put();
