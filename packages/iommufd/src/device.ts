@@ -135,9 +135,11 @@ function hwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number)
 }
 
 function hwptDetachDevice(hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number): void {
-  if (pasid === IOMMU_NO_PASID) iommuDetachGroupHandle(igroupOf(idev).group);
+  const group = igroupOf(idev).group;
+  const handle = group.pasids.get(pasid);
+  if (pasid === IOMMU_NO_PASID) iommuDetachGroupHandle(group);
   else iommuDetachDevicePasid(hwpt.domain, idev.dev, pasid);
-  hwpt.fault?.autoRespond(hwpt, idev, pasid);
+  if (handle) hwpt.fault?.autoRespond(handle);
 }
 
 /** iommufd_hw_pagetable_attach: attach a device at a PASID; the first device of the group attaches the group. */
@@ -210,6 +212,7 @@ function doReplace(idev: IommufdDevice, pasid: number, hwpt: IommufdHwpt): Iommu
       throw e;
     }
   }
+  const oldHandle = igroup.group.pasids.get(pasid);
   try {
     pasidCompat(hwpt, igroup, pasid);
     idev.ctx.faults.check('iommufd_hwpt_replace_device');
@@ -220,7 +223,7 @@ function doReplace(idev: IommufdDevice, pasid: number, hwpt: IommufdHwpt): Iommu
     if (newIoas) for (const d of devs) paging.ioas.iopt.removeReserved(d.dev);
     throw e;
   }
-  old.fault?.autoRespond(old, idev, pasid);
+  if (oldHandle) old.fault?.autoRespond(oldHandle);
   if (oldPaging && pasid === IOMMU_NO_PASID && (!paging || paging.ioas !== oldPaging.ioas)) {
     for (const d of devs) oldPaging.ioas.iopt.removeReserved(d.dev);
   }
@@ -253,7 +256,7 @@ function autoGetDomain(idev: IommufdDevice, pasid: number, ioas: IommufdIoas, fn
   }
   const immediate = fn === doAttach;
   const ctx = idev.ctx;
-  const hwpt = hwptPagingAlloc(ctx, ioas, idev, pasid, 0, immediate, null, (h, d, p) => hwptAttach(h, d, p), (d, p) => void hwptDetach(d, p));
+  const hwpt = hwptPagingAlloc(ctx, ioas, idev, pasid, 0, immediate, null);
   let destroy: IommufdHwpt | null = null;
   if (!immediate) {
     try {

@@ -1,29 +1,22 @@
 // IOMMU_FAULT_QUEUE_ALLOC: page requests delivered to user space and answered through a file (eventq.c).
 import {
+  type IommuAttachHandle,
   type IommuDomain,
-  IOMMU_FAULT_PAGE_REQUEST_PASID_VALID,
   iommu_fault_alloc,
   iommu_hwpt_page_response,
   iommu_hwpt_pgfault,
-  IOMMU_NO_PASID,
   IOMMU_PAGE_RESP_INVALID,
   IOMMU_PAGE_RESP_SUCCESS,
   type IopfGroup,
 } from '@iommu-lab/iommu-core';
 import { ErrnoError, type OpenFile, type StructType, wakeUp } from '@iommu-lab/platform';
-import type { IommufdAttachHandle, IommufdDevice } from './device.js';
+import type { IommufdAttachHandle } from './device.js';
 import { checkWholeRecords, eventqFops, eventqInstall, IommufdEventq } from './eventq.js';
-import type { HwptFault, IommufdHwpt } from './hw-pagetable.js';
+import type { HwptFault } from './hw-pagetable.js';
 import type { FaultObject } from './hwpt-ioctl.js';
 import type { Ucmd } from './ucmd.js';
 
 const COOKIE_MAX = 0xffff_ffff;
-
-/** The PASID a group's attach handle is installed at (a PASID fault may come through the RID's nested handle). */
-function handlePasid(group: IopfGroup): number {
-  for (const [pasid, h] of group.dev.group.pasids) if (h === group.handle) return pasid;
-  return group.lastFault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID ? group.lastFault.pasid : IOMMU_NO_PASID;
-}
 
 export class IommufdFault extends IommufdEventq implements FaultObject, HwptFault {
   readonly type = 'FAULT';
@@ -31,8 +24,6 @@ export class IommufdFault extends IommufdEventq implements FaultObject, HwptFaul
   readonly deliver: IopfGroup[] = [];
   /** fault->response: groups read and awaiting an answer, by cookie. */
   readonly response = new Map<number, IopfGroup>();
-  /** Where each queued group's handle was attached when it arrived: auto-responses match on the handle. */
-  private readonly handleAt = new WeakMap<IopfGroup, number>();
 
   get fault(): HwptFault {
     return this;
@@ -49,16 +40,14 @@ export class IommufdFault extends IommufdEventq implements FaultObject, HwptFaul
   /** iommufd_fault_iopf_handler */
   handler(_domain: IommuDomain): (group: IopfGroup) => void {
     return (group) => {
-      this.handleAt.set(group, handlePasid(group));
       this.deliver.push(group);
       wakeUp(this.file);
     };
   }
 
   /** iommufd_auto_response_faults: groups that came through the handle going away are answered INVALID. */
-  autoRespond(hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number): void {
-    const mine = (g: IopfGroup): boolean =>
-      g.handle?.domain === hwpt.domain && g.dev.group === idev.dev.group && this.handleAt.get(g) === pasid;
+  autoRespond(handle: IommuAttachHandle): void {
+    const mine = (g: IopfGroup): boolean => g.handle === handle;
     for (let i = this.deliver.length - 1; i >= 0; i--) {
       const g = this.deliver[i]!;
       if (!mine(g)) continue;

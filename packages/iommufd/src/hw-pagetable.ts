@@ -1,8 +1,8 @@
 // HWPT objects: paging domains on an IOAS and nested domains on a parent or vIOMMU (hw_pagetable.c).
-import { type IommuDomain, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, type IommuUserData, type IommuViommu } from '@iommu-lab/iommu-core';
+import { type IommuAttachHandle, type IommuDomain, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, type IommuUserData, type IommuViommu } from '@iommu-lab/iommu-core';
 import { ErrnoError } from '@iommu-lab/platform';
 import type { IommufdCtx } from './context.js';
-import type { IommufdDevice } from './device.js';
+import { hwptAttach, hwptDetach, type IommufdDevice } from './device.js';
 import type { IommufdIoas } from './ioas.js';
 import { IommufdObject } from './object.js';
 
@@ -12,7 +12,7 @@ export interface HwptFault {
   /** iommufd_fault_iopf_handler */
   handler(domain: IommuDomain): IommuDomain['iopfHandler'];
   /** iommufd_auto_response_faults: answer what is still pending for a detached handle. */
-  autoRespond(hwpt: IommufdHwpt, dev: IommufdDevice, pasid: number): void;
+  autoRespond(handle: IommuAttachHandle): void;
 }
 
 export abstract class IommufdHwpt extends IommufdObject {
@@ -93,8 +93,6 @@ export function hwptPagingAlloc(
   flags: number,
   immediateAttach: boolean,
   userData: IommuUserData | null,
-  attach: (hwpt: IommufdHwpt, idev: IommufdDevice, pasid: number) => void,
-  detach: (idev: IommufdDevice, pasid: number) => void,
 ): IommufdHwptPaging {
   const ops = idev.dev.unit.ops;
   if ((flags || userData) && !ops.domainAllocUser) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'driver cannot allocate domains with flags or data');
@@ -112,14 +110,14 @@ export function hwptPagingAlloc(
     hwpt.domain = ops.domainAllocUser(idev.dev, flags & ~IOMMU_HWPT_FAULT_ID_VALID, null, userData);
     if (idev.enforceCacheCoherency) hwptPagingEnforceCc(hwpt);
     if (immediateAttach) {
-      attach(hwpt, idev, pasid);
+      hwptAttach(hwpt, idev, pasid);
       attached = true;
     }
     ioas.iopt.addDomain(hwpt.domain);
     hwpt.inIoas = true;
     ioas.hwpts.push(hwpt);
   } catch (e) {
-    if (attached) detach(idev, pasid);
+    if (attached) hwptDetach(idev, pasid);
     ctx.abortAndDestroy(hwpt);
     throw e;
   }

@@ -3,7 +3,7 @@ import { type IommuHwQueue, type iommu_hw_queue_alloc, IOMMU_HW_QUEUE_TYPE_DEFAU
 import { ErrnoError, PAGE_SIZE, type StructType } from '@iommu-lab/platform';
 import { accessCreateInternal, type IommufdAccess } from './access.js';
 import type { IommufdCtx } from './context.js';
-import { ULONG_MAX } from './iopt/ranges.js';
+import { alignUp, ULONG_MAX } from './iopt/ranges.js';
 import { IommufdObject } from './object.js';
 import type { Ucmd } from './ucmd.js';
 import { getViommu, type IommufdViommu } from './viommu.js';
@@ -31,7 +31,7 @@ export class IommufdHwQueue extends IommufdObject {
     this.dependsOn?.put();
     if (this.access) {
       const aligned = this.baseAddr & ~(PAGE - 1n);
-      this.access.unpinPages(aligned, pageAlign(this.length + this.baseAddr - aligned));
+      this.access.unpinPages(aligned, alignUp(this.length + this.baseAddr - aligned, PAGE));
       this.access.detach();
       this.ctx.destroyUser(this.access);
     }
@@ -39,15 +39,11 @@ export class IommufdHwQueue extends IommufdObject {
   }
 }
 
-function pageAlign(n: bigint): bigint {
-  return (n + PAGE - 1n) & ~(PAGE - 1n);
-}
-
 /** iommufd_hw_queue_alloc_phys: pins the queue through an internal access; its frames must be contiguous. */
 function allocPhys(ctx: IommufdCtx, viommu: IommufdViommu, iova: bigint, length: bigint): { access: IommufdAccess; pa: number } {
   const aligned = iova & ~(PAGE - 1n);
   const offset = iova - aligned;
-  const span = pageAlign(offset + length);
+  const span = alignUp(offset + length, PAGE);
   if (span > ULONG_MAX) throw new ErrnoError('ERANGE', 'ioctl', 'queue length overflows');
   // The struct page array; above a page kvzalloc falls back to vmalloc, which fail-nth cannot fail.
   if (span / PAGE <= BigInt(PAGE_SIZE / 8)) ctx.faults.check('iommufd_hw_queue_alloc_phys');
@@ -74,7 +70,7 @@ export function ioctlHwQueueAlloc(ucmd: Ucmd<StructType<typeof iommu_hw_queue_al
   const ctx = ucmd.ctx;
   if (cmd.flags || cmd.type === IOMMU_HW_QUEUE_TYPE_DEFAULT) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'flags or the default queue type');
   if (!cmd.length) throw new ErrnoError('EINVAL', 'ioctl', 'length is 0');
-  if (cmd.nesting_parent_iova + cmd.length - 1n > 0xffff_ffff_ffff_ffffn) throw new ErrnoError('EOVERFLOW', 'ioctl', 'nesting_parent_iova + length overflows');
+  if (cmd.nesting_parent_iova + cmd.length - 1n > ULONG_MAX) throw new ErrnoError('EOVERFLOW', 'ioctl', 'nesting_parent_iova + length overflows');
   const viommu = getViommu(ctx, cmd.viommu_id);
   const v = viommu.viommu;
   if (!v.hwQueueAlloc || !v.hwQueueMax?.(cmd.type)) throw new ErrnoError('EOPNOTSUPP', 'ioctl', `vIOMMU has no queues of type ${cmd.type}`);

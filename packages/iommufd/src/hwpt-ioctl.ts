@@ -14,7 +14,7 @@ import {
   type IommuViommu,
 } from '@iommu-lab/iommu-core';
 import { ErrnoError, PAGE_SIZE, type StructType } from '@iommu-lab/platform';
-import { getDevice, hwptAttach, hwptDetach } from './device.js';
+import { getDevice } from './device.js';
 import { readAndClearDirty, setDirtyTracking } from './dirty.js';
 import { type HwptFault, hwptNestedAlloc, hwptNestedAllocOnViommu, hwptPagingAlloc, type IommufdHwpt, IommufdHwptPaging } from './hw-pagetable.js';
 import type { IommufdIoas } from './ioas.js';
@@ -52,7 +52,7 @@ export function ioctlHwptAlloc(ucmd: Ucmd<StructType<typeof iommu_hwpt_alloc>>):
   }
   let hwpt: IommufdHwpt;
   if (pt.type === 'IOAS') {
-    hwpt = hwptPagingAlloc(ctx, pt as IommufdIoas, idev, IOMMU_NO_PASID, cmd.flags, false, userData.len ? userData : null, hwptAttach, (d, p) => void hwptDetach(d, p));
+    hwpt = hwptPagingAlloc(ctx, pt as IommufdIoas, idev, IOMMU_NO_PASID, cmd.flags, false, userData.len ? userData : null);
   } else if (pt.type === 'HWPT_PAGING') {
     hwpt = hwptNestedAlloc(ctx, pt as IommufdHwptPaging, idev, cmd.flags, userData);
   } else if (pt.type === 'VIOMMU') {
@@ -62,20 +62,15 @@ export function ioctlHwptAlloc(ucmd: Ucmd<StructType<typeof iommu_hwpt_alloc>>):
   } else {
     throw new ErrnoError('EINVAL', 'ioctl', `pt_id ${cmd.pt_id} is a ${pt.type}`);
   }
-  try {
-    if (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID) {
-      const f = ctx.getObject<FaultObject>(cmd.fault_id, 'FAULT');
-      hwpt.fault = f.fault;
-      hwpt.domain.iopfHandler = f.fault.handler(hwpt.domain);
-      f.get();
-    }
-    cmd.out_hwpt_id = hwpt.id;
-    ucmd.respond();
-  } catch (e) {
-    ctx.abortAndDestroy(hwpt);
-    throw e;
+  ucmd.newObj = hwpt;
+  if (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID) {
+    const f = ctx.getObject<FaultObject>(cmd.fault_id, 'FAULT');
+    hwpt.fault = f.fault;
+    hwpt.domain.iopfHandler = f.fault.handler(hwpt.domain);
+    f.get();
   }
-  ctx.finalize(hwpt);
+  cmd.out_hwpt_id = hwpt.id;
+  ucmd.respond();
 }
 
 export function ioctlHwptInvalidate(ucmd: Ucmd<StructType<typeof iommu_hwpt_invalidate>>): void {

@@ -67,14 +67,9 @@ const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_I
 export function ioctlIoasAlloc(ucmd: Ucmd<StructType<typeof iommu_ioas_alloc>>): void {
   if (ucmd.cmd.flags) throw new ErrnoError('EOPNOTSUPP', 'ioctl', 'IOMMU_IOAS_ALLOC flags');
   const ioas = ioasAlloc(ucmd.ctx);
+  ucmd.newObj = ioas;
   ucmd.cmd.out_ioas_id = ioas.id;
-  try {
-    ucmd.respond();
-  } catch (e) {
-    ucmd.ctx.abortAndDestroy(ioas);
-    throw e;
-  }
-  ucmd.ctx.finalize(ioas);
+  ucmd.respond();
 }
 
 export function ioctlIoasIovaRanges(ucmd: Ucmd<StructType<typeof iommu_ioas_iova_ranges>>): void {
@@ -129,15 +124,15 @@ export function allocUserPages(ctx: IommufdCtx, proc: Process, uptr: bigint, len
   const down = uptr - (uptr % PAGE);
   const startByte = Number(uptr % PAGE);
   const pages = new IoptPages({ kind: 'user', uptr: Number(down) }, startByte, Number(length), writable, proc);
-  if (ctx.accountMode === 'mm' && pages.accountMode === 'user') pages.accountMode = 'mm';
   return { pages, startByte };
 }
 
 /** iopt_map_common: one slice of fresh pages at a fixed or allocated IOVA; drops the pages on failure. */
-function mapCommon(ioas: IommufdIoas, pages: IoptPages, startByte: number, length: bigint, iova: bigint, flags: number, hint: bigint): bigint {
-  const slice: PagesSlice = { pages, startByte, length };
+export function mapCommon(ioas: IommufdIoas, slice: PagesSlice, iova: bigint, alloc: boolean, prot: number, hint: bigint): bigint {
+  const pages = slice.pages;
+  if (ioas.ctx.accountMode === 'mm' && pages.accountMode === 'user') pages.accountMode = 'mm';
   try {
-    return ioas.iopt.mapPages([slice], length, iova, !(flags & IOMMU_IOAS_MAP_FIXED_IOVA), convIommuProt(flags), hint);
+    return ioas.iopt.mapPages([slice], slice.length, iova, alloc, prot, hint);
   } catch (e) {
     putPages(pages);
     throw e;
@@ -150,7 +145,7 @@ export function ioctlIoasMap(ucmd: Ucmd<StructType<typeof iommu_ioas_map>>): voi
   checkMapCommon(cmd.flags, cmd.iova, cmd.length);
   const ioas = getIoas(ucmd.ctx, cmd.ioas_id);
   const { pages, startByte } = allocUserPages(ucmd.ctx, ucmd.proc, cmd.user_va, cmd.length, (cmd.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0);
-  cmd.iova = mapCommon(ioas, pages, startByte, cmd.length, cmd.iova, cmd.flags, cmd.user_va);
+  cmd.iova = mapCommon(ioas, { pages, startByte, length: cmd.length }, cmd.iova, !(cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA), convIommuProt(cmd.flags), cmd.user_va);
   ucmd.respond();
 }
 
@@ -183,9 +178,8 @@ export function ioctlIoasMapFile(ucmd: Ucmd<StructType<typeof iommu_ioas_map_fil
     if (!m) throw new ErrnoError('EINVAL', 'ioctl', `fd ${cmd.fd} is neither a memfd nor a dma-buf`);
     ucmd.ctx.faults.check('iopt_alloc_pages');
     pages = new IoptPages({ kind: 'file', obj: m.obj, memfd: m, start: Number(cmd.start) - startByte }, startByte, Number(cmd.length), writable, ucmd.proc);
-    if (ucmd.ctx.accountMode === 'mm' && pages.accountMode === 'user') pages.accountMode = 'mm';
   }
-  cmd.iova = mapCommon(ioas, pages, startByte, cmd.length, cmd.iova, cmd.flags, cmd.start);
+  cmd.iova = mapCommon(ioas, { pages, startByte, length: cmd.length }, cmd.iova, !(cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA), convIommuProt(cmd.flags), cmd.start);
   ucmd.respond();
 }
 

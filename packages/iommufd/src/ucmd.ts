@@ -1,6 +1,7 @@
 // struct iommufd_ucmd: one ioctl in flight, its decoded struct and the way results go back to user space.
 import type { Process, StructCodec, UserArg } from '@iommu-lab/platform';
 import type { IommufdCtx } from './context.js';
+import { offsetofend } from './ioctl-table.js';
 import type { IommufdObject } from './object.js';
 
 export class Ucmd<T extends object = Record<string, unknown>> {
@@ -25,11 +26,8 @@ export class Ucmd<T extends object = Record<string, unknown>> {
 
   /** Copies back a single field, as handlers that write one output do (copy_to_user of &cmd->field). */
   respondField(field: keyof T & string): void {
-    const spec = this.codec.fields[field];
-    if (!spec) throw new Error(`${this.codec.name} has no field ${field}`);
-    const bytes = this.codec.encode(this.cmd);
-    const off = spec[0];
-    const width = typeof spec[1] === 'object' ? spec[1].size : { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, s64: 8 }[spec[1]] * (spec[2] ?? 1);
-    this.user.write(off, bytes.subarray(off, off + width));
+    const end = offsetofend(this.codec, field);
+    const off = this.codec.fields[field]![0];
+    this.user.write(off, this.codec.encode(this.cmd).subarray(off, end));
   }
 }

@@ -55,15 +55,10 @@ export function ioctlVdeviceAlloc(ucmd: Ucmd<StructType<typeof iommu_vdevice_all
   viommu.get();
   idev.get();
   idev.vdev = vdev;
-  try {
-    if (viommu.vdevs.has(cmd.virt_id)) throw new ErrnoError('EEXIST', 'ioctl', `virt_id 0x${cmd.virt_id.toString(16)} is taken`);
-    viommu.vdevs.set(cmd.virt_id, null);
-    vdev.init();
-    cmd.out_vdevice_id = vdev.id;
-    ucmd.respond();
-  } catch (e) {
-    ctx.abortAndDestroy(vdev);
-    throw e;
-  }
-  ctx.finalize(vdev);
+  ucmd.newObj = vdev;
+  if (viommu.vdevs.has(cmd.virt_id)) throw new ErrnoError('EEXIST', 'ioctl', `virt_id 0x${cmd.virt_id.toString(16)} is taken`);
+  viommu.vdevs.set(cmd.virt_id, null);
+  vdev.init();
+  cmd.out_vdevice_id = vdev.id;
+  ucmd.respond();
 }

@@ -97,15 +97,10 @@ export function ioctlVeventqAlloc(ucmd: Ucmd<StructType<typeof iommu_veventq_all
   ctx.allocId(q);
   viommu.get();
   viommu.veventqs.push(q);
-  try {
-    eventqInstall(q, ucmd.proc, 'anon_inode:[iommufd-viommu-event]', veventqFops, (fd) => {
-      cmd.out_veventq_id = q.id;
-      cmd.out_veventq_fd = fd;
-      ucmd.respond();
-    });
-  } catch (e) {
-    ctx.abortAndDestroy(q);
-    throw e;
-  }
-  ctx.finalize(q);
+  ucmd.newObj = q;
+  eventqInstall(q, ucmd.proc, 'anon_inode:[iommufd-viommu-event]', veventqFops, (fd) => {
+    cmd.out_veventq_id = q.id;
+    cmd.out_veventq_fd = fd;
+    ucmd.respond();
+  });
 }

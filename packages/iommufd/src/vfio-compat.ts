@@ -35,8 +35,7 @@ import {
 import { ErrnoError, type IoctlArg, intArg, PAGE_SIZE, type Process, type StructType, userArg, type UserArg } from '@iommu-lab/platform';
 import type { IommufdCtx } from './context.js';
 import type { IommufdHwptPaging } from './hw-pagetable.js';
-import { allocUserPages, getIoas, type IommufdIoas } from './ioas.js';
-import { putPages } from './iopt/iopt.js';
+import { allocUserPages, getIoas, type IommufdIoas, mapCommon } from './ioas.js';
 import { holes, ULONG_MAX } from './iopt/ranges.js';
 import type { Ucmd } from './ucmd.js';
 
@@ -96,12 +95,7 @@ function mapDma(ctx: IommufdCtx, proc: Process, u: UserArg): number {
   const prot = IOMMU_CACHE | (map.flags & VFIO_DMA_MAP_FLAG_READ ? IOMMU_READ : 0) | (map.flags & VFIO_DMA_MAP_FLAG_WRITE ? IOMMU_WRITE : 0);
   const ioas = compatIoas(ctx);
   const made = allocUserPages(ctx, proc, map.vaddr, map.size, (prot & IOMMU_WRITE) !== 0);
-  try {
-    ioas.iopt.mapPages([{ pages: made.pages, startByte: made.startByte, length: map.size }], map.size, map.iova, false, prot, map.vaddr);
-  } catch (e) {
-    putPages(made.pages);
-    throw e;
-  }
+  mapCommon(ioas, { ...made, length: map.size }, map.iova, false, prot, map.vaddr);
   return 0;
 }
 
