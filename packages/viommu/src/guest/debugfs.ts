@@ -1,6 +1,6 @@
 // The guest's /sys/kernel/debug/iommu/intel files for one device (Linux intel/debugfs.c): its line of
 // dmar_translation_struct (root, context and PASID entry) and its domain_translation_struct (the page table).
-import { DMAR_GSTS_REG, DMAR_RTADDR_REG } from '@iommu-lab/hw-vtd/format';
+import { DMA_GSTS_TES, DMA_RTADDR_SMT, DMAR_GSTS_REG, DMAR_RTADDR_REG } from '@iommu-lab/hw-vtd/format';
 import type { GuestRam } from '../vm/guest-ram.js';
 import type { VmDevice } from '../vm/vm.js';
 import type { Guest } from './kernel.js';
@@ -43,9 +43,9 @@ export function dumpDeviceTranslation(g: Guest, dev: VmDevice, pasid = 0): strin
   const iommu = g.iommu;
   if (!iommu) return 'DMA Remapping is not enabled (no IOMMU)\n';
   const ram = g.vm.ram;
-  if ((iommu.regs.readl(DMAR_GSTS_REG) & (1 << 31)) === 0) return 'DMA Remapping is not enabled on dmar0\n';
+  if ((iommu.regs.readl(DMAR_GSTS_REG) & DMA_GSTS_TES) === 0) return 'DMA Remapping is not enabled on dmar0\n';
   const rtaddr = iommu.regs.readq(DMAR_RTADDR_REG);
-  const scalable = (rtaddr & (1n << 10n)) !== 0n;
+  const scalable = (rtaddr & DMA_RTADDR_SMT) !== 0n;
   const root = Number(rtaddr & ~0xfffn);
   const sid = dev.vfio.guestRid;
   const bus = sid >>> 8;

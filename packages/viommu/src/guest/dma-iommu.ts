@@ -1,9 +1,8 @@
 // The guest's DMA API over its IOMMU (Linux drivers/iommu/dma-iommu.c): map a buffer -> allocate an IOVA, write
 // the page table, flush what caching mode needs; unmap -> clear, then flush at once (strict) or through the
 // flush queue (lazy: IOVAs are freed only after a flush-all of up to 255 queued unmaps, or on the timer).
-import type { GuestCacheTags } from './intel/cache.js';
-import { type DmarDomain, IOMMU_READ, IOMMU_WRITE } from './intel/domain.js';
-import { IovaDomain } from './iova.js';
+import { IOMMU_READ, IOMMU_WRITE } from '@iommu-lab/iommu-core';
+import { IOVA_RANGE_CACHE_MAX_SIZE, IovaDomain } from './iova.js';
 
 export type DmaDirection = 'to-device' | 'from-device' | 'bidirectional';
 export type FlushMode = 'strict' | 'lazy';
@@ -16,13 +15,33 @@ const MSI_END_PFN = 0xfef00;
 /** PCI devices get IOVAs below 4 GiB first (the 32-bit workaround of iommu_dma_alloc_iova). */
 const PCI_32BIT_LIMIT_PFN = 2 ** 20;
 
+/** What the DMA API needs of the vendor's paging domain (the iommu_map / iommu_unmap of its domain ops). */
+export interface DmaDomain {
+  /** Maps with the largest leaves alignment allows; true when a large leaf replaced a freed table (flush with IH = 0). */
+  map(iovaPfn: number, gpaPfn: number, pages: number, prot: number): boolean;
+  /** Clears the leaves; returns how many pages were mapped there. */
+  unmap(iovaPfn: number, pages: number): number;
+}
+
+/** The vendor's IOTLB flushes of a domain: iotlb_sync after unmap, flush_iotlb_all, iotlb_sync_map after map. */
+export interface DmaIotlbOps<D> {
+  flushRange(d: D, start: number, last: number, ih: boolean): void;
+  flushAll(d: D): void;
+  flushRangeNp(d: D, start: number, last: number): void;
+}
+
+/** iommu_dma_alloc_iova: sizes the rcache serves are rounded up to a power of two; what is freed must match. */
+function iovaLen(pages: number): number {
+  return pages < 2 ** (IOVA_RANGE_CACHE_MAX_SIZE - 1) ? 2 ** Math.ceil(Math.log2(pages)) : pages;
+}
+
 /** dma_info_to_prot. */
 function dirToProt(dir: DmaDirection): number {
   return dir === 'to-device' ? IOMMU_READ : dir === 'from-device' ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE;
 }
 
 /** A device's DMA API: iommu_dma_map_page / iommu_dma_unmap_page and the flush queue. */
-export class GuestDmaApi {
+export class GuestDmaApi<D extends DmaDomain = DmaDomain> {
   readonly iovad: IovaDomain;
   /** IOVA page -> guest page of every live mapping (the guest's view, for its own checks). */
   private readonly pagesOf = new Map<number, number>();
@@ -41,8 +60,8 @@ export class GuestDmaApi {
   fqFlushes = 0;
 
   constructor(
-    readonly domain: DmarDomain | null,
-    private readonly tags: GuestCacheTags | null,
+    readonly domain: D | null,
+    private readonly tags: DmaIotlbOps<D> | null,
     readonly flush: FlushMode,
     /** One past the domain aperture, in pages. */
     aperturePfn: number,
@@ -55,8 +74,7 @@ export class GuestDmaApi {
     if (!this.domain) return gpa;
     const off = gpa % 4096;
     const pages = Math.ceil((off + size) / 4096);
-    // iommu_dma_alloc_iova: small sizes round up to a power of two (they come from the rcache).
-    const len = pages < 2 ** (6 - 1) ? 2 ** Math.ceil(Math.log2(pages)) : pages;
+    const len = iovaLen(pages);
     let pfn = this.iovad.alloc(len, PCI_32BIT_LIMIT_PFN);
     if (pfn < 0) pfn = this.iovad.alloc(len, this.iovad.endPfn);
     if (pfn < 0) throw new RangeError(`out of IOVA space for ${size} bytes`);
@@ -75,7 +93,7 @@ export class GuestDmaApi {
     const off = iova % 4096;
     const pfn = (iova - off) / 4096;
     const pages = Math.ceil((off + size) / 4096);
-    const len = pages < 2 ** (6 - 1) ? 2 ** Math.ceil(Math.log2(pages)) : pages;
+    const len = iovaLen(pages);
     if (this.domain.unmap(pfn, pages) !== pages) throw new RangeError(`unmap of 0x${iova.toString(16)} +${size}: not mapped`);
     for (let i = 0; i < pages; i++) this.pagesOf.delete(pfn + i);
     this.unmaps++;

@@ -64,12 +64,7 @@ function patternDiff(ram: GuestRam, mm: GuestProcessMm, va: number, len: number,
     const a = va + off;
     const n = Math.min(len - off, PAGE_SIZE - (a % PAGE_SIZE));
     const pfn = mm.present(Math.floor(a / PAGE_SIZE));
-    if (pfn < 0) diff += n;
-    else if (off % 8 === 0) diff += ram.countPatternDiff(pfn * PAGE_SIZE + (a % PAGE_SIZE), n, lo, hi);
-    else {
-      const bytes = ram.read(pfn * PAGE_SIZE + (a % PAGE_SIZE), n);
-      for (let i = 0; i < n; i++) if (bytes[i] !== Number((p >> BigInt(8 * ((off + i) % 8))) & 0xffn)) diff++;
-    }
+    diff += pfn < 0 ? n : ram.countPatternDiff(pfn * PAGE_SIZE + (a % PAGE_SIZE), n, lo, hi, off);
     off += n;
   }
   return diff;

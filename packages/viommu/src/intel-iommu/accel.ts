@@ -19,18 +19,38 @@ import { pe, PASID_0 } from './structures.js';
 const inv = new Uint8Array(24);
 const invView = new DataView(inv.buffer);
 
+/** IOMMU_HWPT_DATA_VTD_S1 for a guest PASID entry's first stage: FSPTPTR, its address width, SRE/WPE/EAFE. */
+export function vtdS1Data(w: Uint32Array): Uint8Array {
+  return iommu_hwpt_vtd_s1.encode({
+    flags: BigInt((pe.sre(w) ? IOMMU_VTD_S1_SRE : 0) | (pe.wpe(w) ? IOMMU_VTD_S1_WPE : 0) | (pe.eafe(w) ? IOMMU_VTD_S1_EAFE : 0)),
+    pgtbl_addr: BigInt(pe.fsptptr(w)),
+    addr_width: pe.fsAw(w),
+  });
+}
+
+/** The iommu_hwpt_vtd_s1_invalidate of 2^am pages at pfn (npages < 0: all of it), LEAF when IH; valid until the next call. */
+export function vtdS1Invalidate(pfn: number, npages: number, ih: boolean): Uint8Array {
+  if (npages < 0) {
+    invView.setBigUint64(0, 0n, true);
+    invView.setBigUint64(8, 0xffff_ffff_ffff_ffffn, true);
+  } else {
+    invView.setUint32(0, (pfn % 2 ** 20) * 4096, true);
+    invView.setUint32(4, Math.floor(pfn / 2 ** 20), true);
+    invView.setUint32(8, npages >>> 0, true);
+    invView.setUint32(12, Math.floor(npages / 2 ** 32), true);
+  }
+  invView.setUint32(16, ih ? IOMMU_VTD_INV_FLAGS_LEAF : 0, true);
+  invView.setUint32(20, 0, true);
+  return inv;
+}
+
 /**
  * vtd_create_fs_hwpt: the guest PASID entry's first stage as IOMMU_HWPT_DATA_VTD_S1 over the default (parent) HWPT;
  * PASID-capable (IOMMU_HWPT_ALLOC_PASID) when the guest has PASIDs and the device carries them, so that other
  * PASIDs of the device can be attached beside it.
  */
 function createFsHwpt(s: VtdState, as: VtdAddressSpace): number {
-  const w = as.pcEntry;
-  const data = iommu_hwpt_vtd_s1.encode({
-    flags: BigInt((pe.sre(w) ? IOMMU_VTD_S1_SRE : 0) | (pe.wpe(w) ? IOMMU_VTD_S1_WPE : 0) | (pe.eafe(w) ? IOMMU_VTD_S1_EAFE : 0)),
-    pgtbl_addr: BigInt(pe.fsptptr(w)),
-    addr_width: pe.fsAw(w),
-  });
+  const data = vtdS1Data(as.pcEntry);
   const dev = as.dev;
   // Over the fault-reporting vIOMMU when the host has the iommu-lab extension, else over the nest parent.
   const flags = s.cfg.pasid && (as.hiod.caps?.maxPasidLog2 ?? 0) > 0 ? IOMMU_HWPT_ALLOC_PASID : 0;
@@ -93,19 +113,9 @@ export function flushHostPiotlb(s: VtdState, did: number, pasid: number, pfn: nu
   for (const as of s.spaces) {
     if (as.hiod.kind !== 'iommufd' || !as.pcValid || pe.pgtt(as.pcEntry) !== PASID_ENTRY_PGTT_FL_ONLY) continue;
     if (pe.did(as.pcEntry) !== did || !as.fsHwptId) continue;
-    if (npages < 0) {
-      invView.setBigUint64(0, 0n, true);
-      invView.setBigUint64(8, 0xffff_ffff_ffff_ffffn, true);
-    } else {
-      invView.setUint32(0, (pfn % 2 ** 20) * 4096, true);
-      invView.setUint32(4, Math.floor(pfn / 2 ** 20), true);
-      invView.setUint32(8, npages >>> 0, true);
-      invView.setUint32(12, Math.floor(npages / 2 ** 32), true);
-    }
-    invView.setUint32(16, ih ? IOMMU_VTD_INV_FLAGS_LEAF : 0, true);
-    invView.setUint32(20, 0, true);
+    const data = vtdS1Invalidate(pfn, npages, ih);
     try {
-      as.dev.vfio.backend.invalidate(as.fsHwptId, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, 24, inv);
+      as.dev.vfio.backend.invalidate(as.fsHwptId, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, data.length, data);
     } catch (e) {
       // "Something wrong in kernel, but trying to continue".
       s.errors.push(`IOMMU_HWPT_INVALIDATE failed: ${(e as Error).message}`);

@@ -2,11 +2,12 @@
 // the guest's table), the PASID cache entry of its RID_PASID, and the shadow sync (vtd_address_space_sync).
 import { PASID_ENTRY_PGTT_PT, VTD_FR_SM_CTX_P } from '@iommu-lab/hw-vtd/format';
 import type { VmDevice } from '../vm/vm.js';
+import type { HostFaultQueue } from '../vm/host-fault-queue.js';
 import type { HostIommuDevice } from '../vm/viommu-model.js';
 import { IovaTree } from './iova-tree.js';
 import { IOMMU_WO, type PageWalkInfo, pageWalkLevel, type ShadowNotifier, unmapAll } from './shadow.js';
 import type { VtdState } from './state.js';
-import { ceGetPasidEntry, devToContextEntry, pe, PASID_0 } from './structures.js';
+import { devToContextEntry, pe } from './structures.js';
 
 export class VtdAddressSpace {
   readonly bus: number;
@@ -21,9 +22,8 @@ export class VtdAddressSpace {
   /** iommu-lab fault extension: the VT-d vIOMMU the nested HWPTs are allocated over (0: none) and its vEVENTQ fd. */
   labViommuId = 0;
   labEventFd = -1;
-  /** The device's iommufd FAULT queue (vSVA page requests), allocated on the first PASID bind: id and fd. */
-  faultId = 0;
-  faultFd = -1;
+  /** The device's iommufd FAULT queue (vSVA page requests), allocated on the first PASID bind. */
+  faultQueue: HostFaultQueue | null = null;
   /** The IOMMU memory region is enabled: the container holds the shadow, and the MAP notifier is registered. */
   useIommu = false;
   readonly tree = new IovaTree();
@@ -71,9 +71,10 @@ export class VtdAddressSpace {
   /** vtd_dev_get_pe_from_pasid: the guest's RID_PASID entry into `out`; 0 or the fault reason. */
   pasidEntry(out: Uint32Array): number {
     if (!this.s.rootScalable) return -1;
+    // The context lookup's RID_PASID check (vtd_ce_pasid_0_check) has just read the entry into this.pe.
     const r = this.contextEntry();
-    if (r !== 0) return r;
-    return ceGetPasidEntry(this.s.vm.ram, this.s.structCfg, this.ce, PASID_0, out);
+    if (r === 0 && out !== this.pe) out.set(this.pe);
+    return r;
   }
 
   /** The DID of the PASID entry that translates this address space, or -1 when none is valid. */
@@ -135,9 +136,11 @@ export class VtdAddressSpace {
     if (this.useIommu) unmapAll(this.walk);
   }
 
-  /** vtd_page_walk: from the PASID entry's second-stage table, clamped to the smaller of MGAW and the entry's AW. */
+  /**
+   * vtd_page_walk: from the PASID entry's second-stage table, clamped to the smaller of MGAW and the entry's AW.
+   * The caller's successful contextEntry() left the RID_PASID entry in this.pe.
+   */
   private walkRange(start: number, end: number, notifyUnmap: boolean): void {
-    if (ceGetPasidEntry(this.s.vm.ram, this.s.structCfg, this.ce, PASID_0, this.pe) !== 0) return;
     const agaw = 30 + 9 * pe.aw(this.pe);
     const limit = 2 ** (Math.min(agaw, this.s.cfg.awBits) - 12);
     if (start >= limit) return;

@@ -1,7 +1,7 @@
 // vtd_cap_init: the CAP_REG and ECAP_REG the guest reads, derived from the properties.
-import { VtdCap, VtdEcap } from '@iommu-lab/hw-vtd/format';
+import { VTD_FRCD_REG_OFFSET, VTD_IOTLB_REG_OFFSET, VtdCap, VtdEcap } from '@iommu-lab/hw-vtd/format';
 import type { IntelIommuConfig } from './config.js';
-import { DMAR_FRCD_REG_NR, DMAR_FRCD_REG_OFFSET, DMAR_IOTLB_REG_OFFSET } from './regs.js';
+import { DMAR_FRCD_REG_NR } from './regs.js';
 
 /** VTD_MAMV: the largest address mask of a page-selective invalidation. */
 export const VTD_MAMV = 18;
@@ -12,7 +12,7 @@ export const VTD_ECAP_PSS = 19;
 
 export function vtdCapInit(c: IntelIommuConfig): { cap: bigint; ecap: bigint } {
   const [cap] = VtdCap.encode({
-    fro: DMAR_FRCD_REG_OFFSET / 16,
+    fro: VTD_FRCD_REG_OFFSET / 16,
     nfr: DMAR_FRCD_REG_NR - 1,
     nd: VTD_CAP_ND,
     mamv: VTD_MAMV,
@@ -29,7 +29,7 @@ export function vtdCapInit(c: IntelIommuConfig): { cap: bigint; ecap: bigint } {
   });
   const [ecap] = VtdEcap.encode({
     qi: true,
-    iro: DMAR_IOTLB_REG_OFFSET / 16,
+    iro: VTD_IOTLB_REG_OFFSET / 16,
     ir: c.intremap,
     mhmv: c.intremap ? 15 : 0,
     dt: c.deviceIotlb,

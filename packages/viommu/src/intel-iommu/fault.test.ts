@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { VtdFaultUnit, VTD_FECTL_IM, VTD_FSTS_PFO, VTD_FSTS_PPF } from './fault.js';
+import { DMA_FECTL_IM as VTD_FECTL_IM, DMA_FSTS_PFO as VTD_FSTS_PFO, DMA_FSTS_PPF as VTD_FSTS_PPF } from '@iommu-lab/hw-vtd/format';
+import { VtdFaultUnit } from './fault.js';
 import { VtdCsr } from './regs.js';
 
 function rig() {

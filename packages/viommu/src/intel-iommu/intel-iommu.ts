@@ -1,6 +1,15 @@
 // The emulated intel-iommu (hw/i386/intel_iommu.c): a DMAR unit at 0xfed90000 whose registers are VM exits,
 // whose tables live in guest RAM, and which keeps the assigned devices' host mappings in step with them.
 import {
+  DMA_FECTL_IM,
+  DMA_FECTL_IP,
+  DMA_FSTS_IQE,
+  DMA_GCMD_IRE,
+  DMA_GCMD_QIE,
+  DMA_GCMD_SIRTP,
+  DMA_GCMD_SRTP,
+  DMA_GCMD_TE,
+  DMA_ICS_IWC,
   DMA_RTADDR_SMT,
   DMAR_CAP_REG,
   DMAR_CCMD_REG,
@@ -22,6 +31,7 @@ import {
   DMAR_IQT_REG,
   DMAR_RTADDR_REG,
   DMAR_VER_REG,
+  VTD_FRCD_REG_OFFSET,
 } from '@iommu-lab/hw-vtd/format';
 import { IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 } from '@iommu-lab/iommu-core';
 import type { HostHwInfo } from '../backends/iommufd.js';
@@ -33,23 +43,18 @@ import { VtdAddressSpace } from './address-space.js';
 import { vtdCapInit } from './caps.js';
 import { intelIommuConfig } from './config.js';
 import { labFaultDeliver, labFaultSetup } from './fault-ext.js';
-import { VtdFaultUnit, VTD_FSTS_IQE } from './fault.js';
+import { VtdFaultUnit } from './fault.js';
 import { hostVtdInfo, vtdCheckHiod } from './hiod.js';
 import { VtdInvQueue } from './inv-queue.js';
 import { defineSvmRegs, VtdSvm } from './svm.js';
 import { invHandlers, registerInvalidation } from './reg-inval.js';
 import { contextGlobalInvalidate, pasidCacheReset, pasidCacheSync, PC_GLOBAL, refreshAll } from './invalidate.js';
-import { DMAR_FRCD_REG_OFFSET, DMAR_IOTLB_REG, DMAR_IRTA_REG, DMAR_IVA_REG, DMAR_PMEN_REG, DMAR_REG_SIZE, Q35_HOST_BRIDGE_IOMMU_ADDR, VtdCsr, vtdRegName } from './regs.js';
+import { DMAR_IOTLB_REG, DMAR_IRTA_REG, DMAR_IVA_REG, DMAR_PMEN_REG, DMAR_REG_SIZE, Q35_HOST_BRIDGE_IOMMU_ADDR, VtdCsr, vtdRegName } from './regs.js';
 import type { VtdState } from './state.js';
 
-const GCMD_TE = 1 << 31;
-const GCMD_SRTP = 1 << 30;
-const GCMD_QIE = 1 << 26;
-const GCMD_IRE = 1 << 25;
-const GCMD_SIRTP = 1 << 24;
-const ICS_IWC = 1;
-const IECTL_IM = 1 << 31;
-const IECTL_IP = 1 << 30;
+// IECTL_REG has FECTL_REG's IM/IP bits (10.4.27).
+const IECTL_IM = DMA_FECTL_IM;
+const IECTL_IP = DMA_FECTL_IP;
 
 export class IntelIommuDevice implements VirtualIommu, MmioRegion {
   readonly name = 'intel-iommu';
@@ -122,8 +127,8 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     c.defineLong(DMAR_IEUADDR_REG, 0, 0, 0);
     c.defineQuad(DMAR_IOTLB_REG, 0n, 0xb003_ffff_0000_0000n, 0n);
     c.defineQuad(DMAR_IVA_REG, 0n, 0xffff_ffff_ffff_f07fn, 0n, 0xffff_ffff_ffff_f07fn);
-    c.defineQuad(DMAR_FRCD_REG_OFFSET, 0n, 0n, 0n);
-    c.defineQuad(DMAR_FRCD_REG_OFFSET + 8, 0n, 0n, 0x8000_0000_0000_0000n);
+    c.defineQuad(VTD_FRCD_REG_OFFSET, 0n, 0n, 0n);
+    c.defineQuad(VTD_FRCD_REG_OFFSET + 8, 0n, 0n, 0x8000_0000_0000_0000n);
     c.defineQuad(DMAR_IRTA_REG, 0n, 0xffff_ffff_ffff_f80fn, 0n);
     defineSvmRegs(c, this.s.cfg.svm);
   }
@@ -200,18 +205,18 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
         this.iq.dw = this.s.cfg.scalableMode && (this.csr.raw(DMAR_IQA_REG) & 0x800) !== 0;
         return;
       case DMAR_FSTS_REG:
-        if ((this.csr.raw(DMAR_FECTL_REG) & (1 << 30)) !== 0 && (this.csr.raw(DMAR_FSTS_REG) & 0x13) === 0) this.csr.setClear(DMAR_FECTL_REG, 1 << 30, 0);
+        if ((this.csr.raw(DMAR_FECTL_REG) & DMA_FECTL_IP) !== 0 && (this.csr.raw(DMAR_FSTS_REG) & 0x13) === 0) this.csr.setClear(DMAR_FECTL_REG, DMA_FECTL_IP, 0);
         return;
       case DMAR_FECTL_REG: {
         const fectl = this.csr.raw(DMAR_FECTL_REG);
-        if ((fectl & (1 << 30)) !== 0 && (fectl & (1 << 31)) === 0) {
+        if ((fectl & DMA_FECTL_IP) !== 0 && (fectl & DMA_FECTL_IM) === 0) {
           this.interrupt(this.csr.raw(DMAR_FEADDR_REG), this.csr.raw(DMAR_FEDATA_REG));
-          this.csr.setClear(DMAR_FECTL_REG, 1 << 30, 0);
+          this.csr.setClear(DMAR_FECTL_REG, DMA_FECTL_IP, 0);
         }
         return;
       }
       case DMAR_ICS_REG:
-        if ((this.csr.raw(DMAR_IECTL_REG) & IECTL_IP) !== 0 && (this.csr.raw(DMAR_ICS_REG) & ICS_IWC) === 0) this.csr.setClear(DMAR_IECTL_REG, IECTL_IP, 0);
+        if ((this.csr.raw(DMAR_IECTL_REG) & IECTL_IP) !== 0 && (this.csr.raw(DMAR_ICS_REG) & DMA_ICS_IWC) === 0) this.csr.setClear(DMAR_IECTL_REG, IECTL_IP, 0);
         return;
       case DMAR_IECTL_REG: {
         const iectl = this.csr.raw(DMAR_IECTL_REG);
@@ -221,10 +226,10 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
         }
         return;
       }
-      case DMAR_FRCD_REG_OFFSET + 8:
+      case VTD_FRCD_REG_OFFSET + 8:
         if (size === 8) this.fault.updatePpf();
         return;
-      case DMAR_FRCD_REG_OFFSET + 12:
+      case VTD_FRCD_REG_OFFSET + 12:
         this.fault.updatePpf();
         return;
     }
@@ -235,11 +240,11 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     const status = this.csr.raw(DMAR_GSTS_REG);
     const val = this.csr.raw(DMAR_GCMD_REG);
     const changed = status ^ val;
-    if (changed & GCMD_TE && this.s.cfg.dmaTranslation) this.te((val & GCMD_TE) !== 0);
-    if (val & GCMD_SRTP) this.srtp();
-    if (changed & GCMD_QIE) this.qie((val & GCMD_QIE) !== 0);
-    if (val & GCMD_SIRTP) this.csr.setClear(DMAR_GSTS_REG, 0, GCMD_SIRTP);
-    if (changed & GCMD_IRE && this.s.cfg.intremap) this.csr.setClear(DMAR_GSTS_REG, GCMD_IRE, val & GCMD_IRE);
+    if (changed & DMA_GCMD_TE && this.s.cfg.dmaTranslation) this.te((val & DMA_GCMD_TE) !== 0);
+    if (val & DMA_GCMD_SRTP) this.srtp();
+    if (changed & DMA_GCMD_QIE) this.qie((val & DMA_GCMD_QIE) !== 0);
+    if (val & DMA_GCMD_SIRTP) this.csr.setClear(DMAR_GSTS_REG, 0, DMA_GCMD_SIRTP);
+    if (changed & DMA_GCMD_IRE && this.s.cfg.intremap) this.csr.setClear(DMAR_GSTS_REG, DMA_GCMD_IRE, val & DMA_GCMD_IRE);
   }
 
   /** vtd_handle_gcmd_srtp: latch the root table and its mode; every cache and binding starts over. */
@@ -248,7 +253,7 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     const awMask = (1n << BigInt(this.s.cfg.awBits)) - 1n;
     this.s.root = Number(rt & awMask & ~0xfffn);
     this.s.rootScalable = this.s.cfg.scalableMode && (rt & DMA_RTADDR_SMT) !== 0n;
-    this.csr.setClear(DMAR_GSTS_REG, 0, GCMD_SRTP);
+    this.csr.setClear(DMAR_GSTS_REG, 0, DMA_GCMD_SRTP);
     this.resetCaches();
     refreshAll(this.s);
     pasidCacheSync(this.s, PC_GLOBAL, 0, 0);
@@ -258,7 +263,7 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
   private te(en: boolean): void {
     if (this.s.dmarEnabled === en) return;
     this.s.dmarEnabled = en;
-    this.csr.setClear(DMAR_GSTS_REG, en ? 0 : GCMD_TE, en ? GCMD_TE : 0);
+    this.csr.setClear(DMAR_GSTS_REG, en ? 0 : DMA_GCMD_TE, en ? DMA_GCMD_TE : 0);
     if (!en) this.fault.nextFrcdReg = 0;
     this.resetCaches();
     refreshAll(this.s);
@@ -279,13 +284,13 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
       iq.base = Number(iqa & ((1n << BigInt(this.s.cfg.awBits)) - 1n) & ~0xfffn);
       iq.size = 2 ** (Number(iqa & 7n) + 8 - (iq.dw ? 1 : 0));
       iq.enabled = true;
-      this.csr.setClear(DMAR_GSTS_REG, 0, GCMD_QIE);
-      if (iq.tail !== 0 && (this.csr.raw(DMAR_FSTS_REG) & VTD_FSTS_IQE) === 0) this.fetch();
+      this.csr.setClear(DMAR_GSTS_REG, 0, DMA_GCMD_QIE);
+      if (iq.tail !== 0 && (this.csr.raw(DMAR_FSTS_REG) & DMA_FSTS_IQE) === 0) this.fetch();
     } else if (iq.enabled && iq.tail === iq.head && iq.lastDescType === 5) {
       this.csr.setRaw(DMAR_IQH_REG, 0);
       iq.head = 0;
       iq.enabled = false;
-      this.csr.setClear(DMAR_GSTS_REG, GCMD_QIE, 0);
+      this.csr.setClear(DMAR_GSTS_REG, DMA_GCMD_QIE, 0);
     } else {
       this.s.errors.push(`detected improper state when disable QI (head=0x${iq.head.toString(16)}, tail=0x${iq.tail.toString(16)}, last_type=${iq.lastDescType})`);
     }
@@ -296,7 +301,7 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
     const val = this.csr.raw(DMAR_IQT_REG);
     if (this.iq.dw && (val & 0x10) !== 0) return this.invQueueError();
     this.iq.tail = this.iq.dw ? (val >>> 5) & 0x3fff : (val >>> 4) & 0x7fff;
-    if (this.iq.enabled && (this.csr.raw(DMAR_FSTS_REG) & VTD_FSTS_IQE) === 0) this.fetch();
+    if (this.iq.enabled && (this.csr.raw(DMAR_FSTS_REG) & DMA_FSTS_IQE) === 0) this.fetch();
   }
 
   private fetch(): void {
@@ -308,14 +313,14 @@ export class IntelIommuDevice implements VirtualIommu, MmioRegion {
   /** vtd_handle_inv_queue_error: FSTS.IQE and a fault event. */
   private invQueueError(): void {
     const fsts = this.csr.raw(DMAR_FSTS_REG);
-    this.csr.setClear(DMAR_FSTS_REG, 0, VTD_FSTS_IQE);
+    this.csr.setClear(DMAR_FSTS_REG, 0, DMA_FSTS_IQE);
     this.fault.faultEvent(fsts);
   }
 
   /** vtd_generate_completion_event. */
   private completionEvent(): void {
-    if (this.csr.raw(DMAR_ICS_REG) & ICS_IWC) return;
-    this.csr.setClear(DMAR_ICS_REG, 0, ICS_IWC);
+    if (this.csr.raw(DMAR_ICS_REG) & DMA_ICS_IWC) return;
+    this.csr.setClear(DMAR_ICS_REG, 0, DMA_ICS_IWC);
     this.csr.setClear(DMAR_IECTL_REG, 0, IECTL_IP);
     if (this.csr.raw(DMAR_IECTL_REG) & IECTL_IM) return;
     this.interrupt(this.csr.raw(DMAR_IEADDR_REG), this.csr.raw(DMAR_IEDATA_REG));

@@ -156,8 +156,7 @@ export class VtdInvQueue {
     let ok = true;
     if (d[0]! & 0x20) {
       const addr = d[3]! * 2 ** 32 + d[2]!;
-      const off = this.ram.offsetOf(addr);
-      if (off < 0 || !this.ram.contains(addr, 4) || addr % 4 !== 0) ok = false;
+      if (addr % 4 !== 0 || !this.ram.contains(addr, 4)) ok = false;
       else this.ram.setU32(addr, d[1]!);
     }
     if (d[0]! & 0x10) this.handlers.completionEvent();

@@ -3,7 +3,7 @@
 import { flushHostPiotlb, propagateGuestPasid } from './accel.js';
 import type { VtdAddressSpace } from './address-space.js';
 import type { VtdState } from './state.js';
-import { pe, PASID_0 } from './structures.js';
+import { pe, PASID_0, samePasidEntry } from './structures.js';
 
 const scratch = new Uint32Array(16);
 
@@ -96,7 +96,7 @@ function syncOne(s: VtdState, as: VtdAddressSpace, type: number, did: number, pa
       if (cached !== did) return;
     }
     if (as.pcValid) {
-      if (sameEntry(as.pcEntry, scratch)) return;
+      if (samePasidEntry(as.pcEntry, scratch)) return;
       prefix = 'Replacing HWPT attachment failed: ';
     }
     as.pcEntry.set(scratch);
@@ -106,11 +106,6 @@ function syncOne(s: VtdState, as: VtdAddressSpace, type: number, did: number, pa
   }
   const err = propagateGuestPasid(s, as, prefix);
   if (err) s.errors.push(err);
-}
-
-function sameEntry(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** vtd_pasid_cache_sync: only in scalable mode with DMAR on. */

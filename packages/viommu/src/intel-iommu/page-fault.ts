@@ -10,17 +10,13 @@ import {
   IOMMU_PGFAULT_PERM_PRIV,
   IOMMU_PGFAULT_PERM_READ,
   IOMMU_PGFAULT_PERM_WRITE,
-  iommu_hwpt_page_response,
-  iommu_hwpt_pgfault,
 } from '@iommu-lab/iommu-core';
 import { QI_RESP_SUCCESS } from '@iommu-lab/hw-vtd/format';
-import { pollWaitAdd } from '@iommu-lab/platform';
+import { HostFaultQueue, type HostPageFault } from '../vm/host-fault-queue.js';
 import type { VtdAddressSpace } from './address-space.js';
 import type { GuestPageRequest, VtdPrq } from './prq.js';
 import type { VtdState } from './state.js';
 import { ce } from './structures.js';
-
-const BATCH = 16;
 
 /** A page request handed to the guest, waiting for its page group response. */
 interface Pending {
@@ -43,29 +39,12 @@ export class VtdPageFaults {
 
   /** The device's FAULT queue (IOMMU_FAULT_QUEUE_ALLOC) on first use; the fault id a nested HWPT is allocated with. */
   faultId(as: VtdAddressSpace): number {
-    if (as.faultId) return as.faultId;
-    const q = as.dev.vfio.backend.faultQueueAlloc();
-    as.faultId = q.id;
-    as.faultFd = q.fd;
-    const vm = this.s.vm;
-    // The VMM thread sleeps in poll on the fd: the kernel's wake-up runs it; the main loop polls it too.
-    pollWaitAdd(vm.vmm.file(q.fd), () => this.drain(as));
-    vm.addFdHandler(q.fd, () => this.drain(as));
-    return q.id;
+    as.faultQueue ??= new HostFaultQueue(this.s.vm, as.dev.vfio.backend, (f) => this.forward(as, f), this.s.errors);
+    return as.faultQueue.id;
   }
 
-  /** Reads every queued fault of the device and queues it for the guest. */
-  drain(as: VtdAddressSpace): void {
-    const proc = this.s.vm.vmm;
-    const size = iommu_hwpt_pgfault.size;
-    for (;;) {
-      const bytes = proc.read(as.faultFd, size * BATCH);
-      if (bytes.length === 0) return;
-      for (let off = 0; off < bytes.length; off += size) this.forward(as, iommu_hwpt_pgfault.decode(bytes.subarray(off, off + size)));
-    }
-  }
-
-  private forward(as: VtdAddressSpace, f: ReturnType<typeof iommu_hwpt_pgfault.decode>): void {
+  /** A host page request of the device, queued for the guest. */
+  private forward(as: VtdAddressSpace, f: HostPageFault): void {
     this.read++;
     const r: GuestPageRequest = {
       sid: as.sid,
@@ -85,7 +64,7 @@ export class VtdPageFaults {
     const outcome = this.prq.request(r, ok && ce.pre(this.ctx), ok && ce.fpd(this.ctx));
     if (outcome !== 'queued' && r.last && this.pending.delete(key)) {
       this.answered++;
-      this.write(as, f.cookie, IOMMU_PAGE_RESP_INVALID);
+      as.faultQueue!.respond(f.cookie, IOMMU_PAGE_RESP_INVALID);
     }
   }
 
@@ -96,22 +75,13 @@ export class VtdPageFaults {
     if (!p) return false;
     this.pending.delete(key);
     this.responses++;
-    this.write(p.as, p.cookie, code === QI_RESP_SUCCESS ? IOMMU_PAGE_RESP_SUCCESS : IOMMU_PAGE_RESP_INVALID);
+    p.as.faultQueue!.respond(p.cookie, code === QI_RESP_SUCCESS ? IOMMU_PAGE_RESP_SUCCESS : IOMMU_PAGE_RESP_INVALID);
     return true;
   }
 
   /** Requests the guest has not answered yet. */
   get outstanding(): number {
     return this.pending.size;
-  }
-
-  private write(as: VtdAddressSpace, cookie: number, code: number): void {
-    try {
-      this.s.vm.vmm.write(as.faultFd, iommu_hwpt_page_response.encode({ cookie, code }));
-    } catch (e) {
-      // The group went away meanwhile (its PASID was detached and answered by the kernel).
-      this.s.errors.push(`page response (cookie ${cookie}) failed: ${(e as Error).message}`);
-    }
   }
 }
 

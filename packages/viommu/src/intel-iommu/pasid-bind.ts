@@ -2,26 +2,15 @@
 // the vSVA series). A present first-stage entry at PASID p of an assigned device becomes a nested VTD_S1 HWPT whose
 // pgtbl_addr is the entry's FSPTPTR (a guest process's CR3), with the device's fault queue, attached at p; an entry
 // gone detaches p and frees the HWPT. Only PASIDs the VM got through VCMD may be bound.
-import {
-  IOMMU_HWPT_ALLOC_PASID,
-  IOMMU_HWPT_DATA_VTD_S1,
-  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
-  IOMMU_VTD_INV_FLAGS_LEAF,
-  IOMMU_VTD_S1_EAFE,
-  IOMMU_VTD_S1_SRE,
-  IOMMU_VTD_S1_WPE,
-  iommu_hwpt_vtd_s1,
-  iommu_hwpt_vtd_s1_invalidate,
-} from '@iommu-lab/iommu-core';
+import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_VTD_S1, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 } from '@iommu-lab/iommu-core';
 import { PASID_ENTRY_PGTT_FL_ONLY } from '@iommu-lab/hw-vtd/format';
+import { vtdS1Data, vtdS1Invalidate } from './accel.js';
 import type { VtdAddressSpace } from './address-space.js';
+import { PC_DSI, PC_PASID_SI } from './invalidate.js';
 import type { VtdPageFaults } from './page-fault.js';
 import type { VmPasids } from './pasid-alloc.js';
 import type { VtdState } from './state.js';
-import { ce, ceGetPasidEntry, pe, PASID_0 } from './structures.js';
-
-const PC_DSI = 0;
-const PC_PASID_SI = 1;
+import { ce, ceGetPasidEntry, pe, PASID_0, samePasidEntry } from './structures.js';
 
 /** One guest PASID bound on the host: the entry as last synced and the nested HWPT attached at the PASID. */
 export interface VtdPasidBind {
@@ -76,7 +65,7 @@ export class VtdSva {
     if (type === PC_PASID_SI || type === PC_DSI) {
       if ((cur ? pe.did(cur.entry) : pe.did(this.scratch)) !== did) return;
     }
-    if (cur && sameEntry(cur.entry, this.scratch)) return;
+    if (cur && samePasidEntry(cur.entry, this.scratch)) return;
     this.bind(as, pasid, cur);
   }
 
@@ -111,11 +100,7 @@ export class VtdSva {
     if (pe.pgtt(w) !== PASID_ENTRY_PGTT_FL_ONLY) return this.refuse(`${prefix}Invalid PGTT type ${pe.pgtt(w)}`, cur);
     const dev = as.dev;
     const be = dev.vfio.backend;
-    const data = iommu_hwpt_vtd_s1.encode({
-      flags: BigInt((pe.sre(w) ? IOMMU_VTD_S1_SRE : 0) | (pe.wpe(w) ? IOMMU_VTD_S1_WPE : 0) | (pe.eafe(w) ? IOMMU_VTD_S1_EAFE : 0)),
-      pgtbl_addr: BigInt(pe.fsptptr(w)),
-      addr_width: pe.fsAw(w),
-    });
+    const data = vtdS1Data(w);
     let hwpt = 0;
     try {
       const faultId = this.faults.faultId(as);
@@ -167,12 +152,7 @@ export class VtdSva {
     if (pasid === PASID_0) return;
     for (const b of this.binds.values()) {
       if (b.pasid !== pasid || pe.did(b.entry) !== did) continue;
-      const all = npages < 0;
-      const inv = iommu_hwpt_vtd_s1_invalidate.encode({
-        addr: all ? 0n : BigInt(pfn) * 4096n,
-        npages: all ? 0xffff_ffff_ffff_ffffn : BigInt(npages),
-        flags: ih && !all ? IOMMU_VTD_INV_FLAGS_LEAF : 0,
-      });
+      const inv = vtdS1Invalidate(pfn, npages, ih && npages >= 0);
       try {
         b.as.dev.vfio.backend.invalidate(b.hwptId, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, inv.length, inv);
       } catch (e) {
@@ -180,9 +160,4 @@ export class VtdSva {
       }
     }
   }
-}
-
-function sameEntry(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -12,6 +12,7 @@ import {
   DMAR_PQH_REG,
   DMAR_PQT_REG,
   DMAR_PRS_REG,
+  PageRequestDesc,
   PQ_OFFSET_MASK,
   PRQ_DESC_PAGE_REQUEST,
   PRQ_DESC_SIZE,
@@ -39,6 +40,24 @@ export interface GuestPageRequest {
 
 export type PrqOutcome = 'queued' | 'dropped' | 'refused';
 
+/** 7.4.1.1: type 1, PP, RID, PASID, ER, PMR; RD, WR, LPIG, PRGI, the page address; no private data. */
+function encodePageRequest(r: GuestPageRequest): bigint[] {
+  const pp = r.pasid >= 0;
+  return PageRequestDesc.encode({
+    type: PRQ_DESC_PAGE_REQUEST,
+    pasidPresent: pp,
+    rid: r.sid & 0xffff,
+    pasid: pp ? r.pasid & 0xfffff : 0,
+    exeReq: r.exec,
+    pmReq: r.priv,
+    rdReq: r.read,
+    wrReq: r.write,
+    lpig: r.last,
+    prgi: r.prgi & 0x1ff,
+    addr: r.addr & 0xffff_ffff_ffff_f000n,
+  });
+}
+
 /** PQH, PQT (byte offsets 18:5), PQA (base, PQS), PRS (PPR/PRO write-1-to-clear), PECTL (IM; IP read-only), PE*. */
 export function definePrqRegs(csr: VtdCsr, prs: boolean): void {
   const off = BigInt(prs ? PQ_OFFSET_MASK : 0);
@@ -57,7 +76,6 @@ export class VtdPrq {
   dropped = 0;
   refused = 0;
   events = 0;
-  private readonly desc = new Uint32Array(8);
 
   constructor(
     private readonly csr: VtdCsr,
@@ -94,8 +112,8 @@ export class VtdPrq {
       this.event(prs);
       return 'dropped';
     }
-    this.encode(r);
-    for (let i = 0; i < 4; i++) this.ram.write64(gpa + 8 * i, this.desc[2 * i]!, this.desc[2 * i + 1]!);
+    const desc = encodePageRequest(r);
+    for (let i = 0; i < 4; i++) this.ram.setU64(gpa + 8 * i, desc[i]!);
     this.csr.setRaw(DMAR_PQT_REG, next);
     this.queued++;
     const now = this.csr.raw(DMAR_PRS_REG);
@@ -104,18 +122,6 @@ export class VtdPrq {
       this.event(now);
     }
     return 'queued';
-  }
-
-  /** 7.4.1.1: type 1, PP, RID, PASID, ER, PMR; RD, WR, LPIG, PRGI, the page address. */
-  private encode(r: GuestPageRequest): void {
-    const d = this.desc;
-    d.fill(0);
-    const pp = r.pasid >= 0;
-    d[0] = (PRQ_DESC_PAGE_REQUEST | (pp ? 1 << 8 : 0) | ((r.sid & 0xffff) << 16)) >>> 0;
-    d[1] = ((pp ? r.pasid & 0xfffff : 0) | (r.exec ? 1 << 20 : 0) | (r.priv ? 1 << 21 : 0)) >>> 0;
-    const page = r.addr & ~0xfffn;
-    d[2] = (Number(page & 0xffff_f000n) | (r.read ? 1 : 0) | (r.write ? 2 : 0) | (r.last ? 4 : 0) | ((r.prgi & 0x1ff) << 3)) >>> 0;
-    d[3] = Number((page >> 32n) & 0xffff_ffffn);
   }
 
   /** 7.5: an event only when neither PPR nor PRO was set; with PECTL.IM it waits in PECTL.IP. */

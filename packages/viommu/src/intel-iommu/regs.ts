@@ -1,13 +1,12 @@
 // The emulated register file: values with write, write-1-to-clear and write-only masks (vtd_define_long/quad).
+import { VTD_FRCD_REG_OFFSET, VTD_IOTLB_REG_OFFSET } from '@iommu-lab/hw-vtd/format';
 
 /** Where the q35 machine puts the DMAR unit (Q35_HOST_BRIDGE_IOMMU_ADDR). */
 export const Q35_HOST_BRIDGE_IOMMU_ADDR = 0xfed9_0000;
 /** The register window: up to the virtual command capability register (0xe30) when VCMD is emulated. */
 export const DMAR_REG_SIZE = 0xe40;
-export const DMAR_IOTLB_REG_OFFSET = 0xf0;
-export const DMAR_IVA_REG = DMAR_IOTLB_REG_OFFSET;
-export const DMAR_IOTLB_REG = DMAR_IOTLB_REG_OFFSET + 8;
-export const DMAR_FRCD_REG_OFFSET = 0x220;
+export const DMAR_IVA_REG = VTD_IOTLB_REG_OFFSET;
+export const DMAR_IOTLB_REG = VTD_IOTLB_REG_OFFSET + 8;
 export const DMAR_FRCD_REG_NR = 1;
 export const DMAR_PMEN_REG = 0x64;
 export const DMAR_IRTA_REG = 0xb8;
@@ -67,10 +66,10 @@ const NAMES: Record<number, string> = {
   [DMAR_IVA_REG + 4]: 'IVA_REG_HI',
   [DMAR_IOTLB_REG]: 'IOTLB_REG',
   [DMAR_IOTLB_REG + 4]: 'IOTLB_REG_HI',
-  [DMAR_FRCD_REG_OFFSET]: 'FRCD_REG_0_0',
-  [DMAR_FRCD_REG_OFFSET + 4]: 'FRCD_REG_0_1',
-  [DMAR_FRCD_REG_OFFSET + 8]: 'FRCD_REG_0_2',
-  [DMAR_FRCD_REG_OFFSET + 12]: 'FRCD_REG_0_3',
+  [VTD_FRCD_REG_OFFSET]: 'FRCD_REG_0_0',
+  [VTD_FRCD_REG_OFFSET + 4]: 'FRCD_REG_0_1',
+  [VTD_FRCD_REG_OFFSET + 8]: 'FRCD_REG_0_2',
+  [VTD_FRCD_REG_OFFSET + 12]: 'FRCD_REG_0_3',
 };
 
 export function vtdRegName(offset: number): string | undefined {
@@ -138,6 +137,12 @@ export class VtdCsr {
     const i = addr >>> 2;
     this.csr[i] = (this.csr[i]! & ~clear) | set;
     return this.csr[i]! >>> 0;
+  }
+
+  /** Stores a 64-bit value as its two longs (for the device: FRCD, VCRSP). */
+  setRawQuad(addr: number, v: bigint): void {
+    this.setRaw(addr, Number(v & 0xffff_ffffn));
+    this.setRaw(addr + 4, Number((v >> 32n) & 0xffff_ffffn));
   }
 
   /** The stored 64-bit value of a quad (for the device: RTADDR, IQA, IVA, CCMD, IOTLB). */

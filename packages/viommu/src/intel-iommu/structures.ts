@@ -75,6 +75,12 @@ export const pe = {
   fsAw: (w: PasidWords) => 48 + 9 * ((w[4]! >>> 2) & 3),
 };
 
+/** Whether two PASID entries are the same (the PASID cache's "nothing changed"). */
+export function samePasidEntry(a: PasidWords, b: PasidWords): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 const e = new Uint32Array(2);
 const re = new Uint32Array(4);
 const pde = new Uint32Array(2);

@@ -70,7 +70,6 @@ export class VtdVcmd {
       rsp = vcrspEncode(1);
     }
     if (this.tp.enabled) this.tp.emit({ cmd, operand, rsp: `0x${rsp.toString(16)}` });
-    this.csr.setRaw(DMAR_VCRSP_REG, Number(rsp & 0xffff_ffffn));
-    this.csr.setRaw(DMAR_VCRSP_REG + 4, Number(rsp >> 32n));
+    this.csr.setRawQuad(DMAR_VCRSP_REG, rsp);
   }
 }

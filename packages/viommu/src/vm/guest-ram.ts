@@ -56,6 +56,11 @@ export class GuestRam {
   pa(gpa: number): number {
     const off = this.offsetOf(gpa);
     if (off < 0) throw new ErrnoError('EFAULT', 'guest', `GPA 0x${gpa.toString(16)} is outside guest RAM`);
+    return this.paAt(off);
+  }
+
+  /** The host physical address at an offset into the VMM's mapping. */
+  private paAt(off: number): number {
     const page = Math.floor(off / PAGE_SIZE);
     let f = this.frames[page]!;
     if (f === 0) this.frames[page] = f = this.vmm.mm.fault(this.base + page * PAGE_SIZE, true);
@@ -87,7 +92,7 @@ export class GuestRam {
   read64(gpa: number, out: Uint32Array): boolean {
     const off = this.offsetOf(gpa);
     if (off < 0 || gpa % 8 !== 0) return false;
-    const pa = this.pa(gpa);
+    const pa = this.paAt(off);
     out[0] = this.mem.u32(pa);
     out[1] = this.mem.u32(pa + 4);
     return true;
@@ -95,8 +100,9 @@ export class GuestRam {
 
   /** PtMemory over GPAs: writes an 8-byte entry from its halves; false outside RAM. */
   write64(gpa: number, lo: number, hi: number): boolean {
-    if (this.offsetOf(gpa) < 0 || gpa % 8 !== 0) return false;
-    return this.mem.write64(this.pa(gpa), lo >>> 0, hi >>> 0);
+    const off = this.offsetOf(gpa);
+    if (off < 0 || gpa % 8 !== 0) return false;
+    return this.mem.write64(this.paAt(off), lo >>> 0, hi >>> 0);
   }
 
   /** Bytes that differ between [a, a + length) and [b, b + length) (a data check without copies). */
@@ -125,15 +131,18 @@ export class GuestRam {
     return diff;
   }
 
-  /** Bytes of [gpa, gpa + length) that differ from the repeating 8-byte little-endian pattern (lo, hi). */
-  countPatternDiff(gpa: number, length: number, lo: number, hi: number): number {
+  /**
+   * Bytes of [gpa, gpa + length) that differ from the repeating 8-byte little-endian pattern (lo, hi), whose
+   * byte `phase` falls at gpa (a check that starts mid-pattern).
+   */
+  countPatternDiff(gpa: number, length: number, lo: number, hi: number, phase = 0): number {
     let diff = 0;
     const c32 = this.mem.chunks32;
     for (let done = 0; done < length; ) {
       const n = Math.min(length - done, PAGE_SIZE - ((gpa + done) % PAGE_SIZE));
       const pa = this.pa(gpa + done);
       let i = 0;
-      if (pa % 8 === 0 && done % 8 === 0) {
+      if (pa % 8 === 0 && (phase + done) % 8 === 0) {
         const c = c32[(pa / CHUNK) | 0]!;
         const base = (pa % CHUNK) >>> 2;
         for (; i + 8 <= n; i += 8) {
@@ -144,7 +153,7 @@ export class GuestRam {
         }
       }
       for (; i < n; i++) {
-        const k = (done + i) & 7;
+        const k = (phase + done + i) & 7;
         const want = (k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4))) & 0xff;
         if (this.mem.u8(pa + i) !== want) diff++;
       }

@@ -1,10 +1,9 @@
 // sva: guest processes hand their own virtual addresses to the device (DMA with their PASID); pages that are not
 // present come in through PRI (the device blocks on the fault, the guest faults the page in, the DMA goes on).
 // The same on either vIOMMU: VT-d (PASID entries at CR3) or SMMUv3 (CDs at TTB0 in the guest's CD tables).
+import { DSA_COMP_SUCCESS } from '@iommu-lab/vfio';
 import type { GuestProcessMm } from '../guest/mm.js';
 import { type Workload, WorkloadError } from './workload.js';
-
-const DSA_COMP_SUCCESS = 1;
 
 export const sva: Workload = {
   name: 'sva',

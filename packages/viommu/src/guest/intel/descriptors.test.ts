@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_AGAW_PFN_WIDTH, psiAlignedAddress } from './cache.js';
-import { encodePasidEntry, PASID_ENTRY_PGTT_FL_ONLY, PASID_ENTRY_PGTT_SL_ONLY } from './pasid.js';
+import { PASID_ENTRY_PGTT_FL_ONLY, PASID_ENTRY_PGTT_SL_ONLY } from '@iommu-lab/hw-vtd/format';
+import { encodePasidEntry } from './pasid.js';
 import { QiBatch } from './qi.js';
 
 const qw = (w: Uint32Array, desc: number, q: number) => (BigInt(w[desc * 8 + 2 * q + 1]!) << 32n) | BigInt(w[desc * 8 + 2 * q]!);

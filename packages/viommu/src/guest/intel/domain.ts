@@ -1,12 +1,10 @@
 // A guest DMA paging domain (Linux struct dmar_domain): its DID, a first-stage (x86-64) or second-stage (VT-d SS)
 // table in guest RAM, and the page sizes the unit allows. Map/unmap only edit the table; flushing is cache.ts.
+import { IOMMU_READ, IOMMU_WRITE } from '@iommu-lab/iommu-core';
 import { X86PageTable } from '@iommu-lab/platform';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
 import { SsPageTable } from './ss-pgtable.js';
-
-export const IOMMU_READ = 1;
-export const IOMMU_WRITE = 2;
 
 export type DomainStage = 'first' | 'second';
 

@@ -1,11 +1,8 @@
 // The guest's DMAR fault interrupt handler (Linux dmar_fault): reads each pending fault recording register
 // from FSTS.FRI on, logs it as the kernel prints it, clears F, then clears FSTS.
-import { DMAR_FSTS_REG, FaultRecord, vtdFaultReasonName } from '@iommu-lab/hw-vtd/format';
+import { DMA_FSTS_PFO, DMA_FSTS_PPF, DMA_FSTS_PRO, DMAR_FSTS_REG, FaultRecord, vtdFaultReasonName } from '@iommu-lab/hw-vtd/format';
 import type { GuestMmio } from '../mmio-regs.js';
 
-const DMA_FSTS_PFO = 1 << 0;
-const DMA_FSTS_PPF = 1 << 1;
-const DMA_FSTS_PRO = 1 << 7;
 const DMA_FRCD_F = 0x8000_0000;
 
 /** A fault as the guest logged it: "[DMA Write NO_PASID] Request device [00:03.0] fault addr 0x... [fault reason 0x..]". */

@@ -1,20 +1,35 @@
 // The guest's intel-iommu driver (Linux intel/iommu.c, scalable mode): it finds the unit's capabilities in its
 // registers, sets up queued invalidation, the root table and per-device context + PASID tables, gives each
 // device a DMA paging domain (first stage when the unit offers it, else second stage) and enables translation.
-import { DMAR_CAP_REG, DMAR_ECAP_REG, DMAR_FECTL_REG, DMAR_FEADDR_REG, DMAR_FEDATA_REG, DMAR_FEUADDR_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, VtdCap, VtdEcap } from '@iommu-lab/hw-vtd/format';
+import {
+  DMA_GCMD_SRTP,
+  DMA_GCMD_TE,
+  DMA_GSTS_RTPS,
+  DMA_GSTS_TES,
+  DMA_RTADDR_SMT,
+  DMAR_CAP_REG,
+  DMAR_ECAP_REG,
+  DMAR_FECTL_REG,
+  DMAR_FEADDR_REG,
+  DMAR_FEDATA_REG,
+  DMAR_FEUADDR_REG,
+  DMAR_GCMD_REG,
+  DMAR_GSTS_REG,
+  DMAR_RTADDR_REG,
+  PASID_ENTRY_PGTT_FL_ONLY,
+  PASID_ENTRY_PGTT_SL_ONLY,
+  VtdCap,
+  VtdEcap,
+} from '@iommu-lab/hw-vtd/format';
 import type { Vm } from '../../vm/vm.js';
 import { GuestMmio } from '../mmio-regs.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
 import { GuestCacheTags } from './cache.js';
 import { DmarDomain } from './domain.js';
 import { DmarFaultHandler } from './fault.js';
-import { encodePasidEntry, GuestPasidTable, PASID_ENTRY_PGTT_FL_ONLY, PASID_ENTRY_PGTT_SL_ONLY } from './pasid.js';
+import { encodePasidEntry, GuestPasidTable } from './pasid.js';
 import { GuestQi, QiBatch } from './qi.js';
 
-const DMA_GCMD_TE = 1 << 31;
-const DMA_GCMD_SRTP = 1 << 30;
-const DMA_GSTS_TES = 1 << 31;
-const DMA_GSTS_RTPS = 1 << 30;
 /** The vector the guest gives the DMAR fault interrupt (dmar_set_interrupt). */
 export const DMAR_FAULT_VECTOR = 0x40;
 const MSI_ADDR = 0xfee0_0000;
@@ -86,7 +101,7 @@ export class IntelIommuGuest {
 
   /** iommu_set_root_entry: RTADDR with TTM = scalable, GCMD.SRTP; with CAP.ESRTPS the unit flushes by itself. */
   private setRootEntry(): void {
-    this.regs.writeq(DMAR_RTADDR_REG, BigInt(this.rootGpa) | (1n << 10n));
+    this.regs.writeq(DMAR_RTADDR_REG, BigInt(this.rootGpa) | DMA_RTADDR_SMT);
     this.regs.writel(DMAR_GCMD_REG, this.gcmd.value | DMA_GCMD_SRTP);
     this.regs.waitl(DMAR_GSTS_REG, (v) => (v & DMA_GSTS_RTPS) !== 0, 'SRTP');
     if (this.cap.esrtps) return;

@@ -1,11 +1,9 @@
 // The guest's per-device PASID table (Linux intel/pasid.c): directory + leaf tables in guest RAM, the PASID
 // entries for first-stage, second-stage and pass-through translation, and the flushes caching mode asks for.
+import { PASID_ENTRY_PGTT_FL_ONLY, PASID_ENTRY_PGTT_SL_ONLY } from '@iommu-lab/hw-vtd/format';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
 
-export const PASID_ENTRY_PGTT_FL_ONLY = 1;
-export const PASID_ENTRY_PGTT_SL_ONLY = 2;
-export const PASID_ENTRY_PGTT_PT = 4;
 /** PASID_PDE_SHIFT: 64 entries per leaf table. */
 const PDE_SHIFT = 6;
 /** FLPT_DEFAULT_DID: pass-through and SVA entries use DID 1 (VT-d 3.0 6.2.3.1). */

@@ -11,6 +11,7 @@ import {
   DMAR_PQH_REG,
   DMAR_PQT_REG,
   DMAR_PRS_REG,
+  PageRequestDesc,
   PRQ_DESC_SIZE,
   PRQ_ORDER,
   QI_RESP_INVALID,
@@ -57,7 +58,6 @@ export class GuestPrq {
   logLimit = 1024;
   interrupts = 0;
   private readonly batch = new QiBatch();
-  private readonly w = new Uint32Array(2);
 
   constructor(
     private readonly vm: Vm,
@@ -102,24 +102,8 @@ export class GuestPrq {
 
   private decode(gpa: number): GuestPrqRequest {
     const ram = this.vm.ram;
-    ram.read64(gpa, this.w);
-    const lo0 = this.w[0]!;
-    const hi0 = this.w[1]!;
-    ram.read64(gpa + 8, this.w);
-    const lo1 = this.w[0]!;
-    const hi1 = this.w[1]!;
-    const pp = (lo0 & 0x100) !== 0;
-    return {
-      sid: lo0 >>> 16,
-      pasid: pp ? hi0 & 0xfffff : -1,
-      addr: (BigInt(hi1) << 32n) | BigInt((lo1 & ~0xfff) >>> 0),
-      read: (lo1 & 1) !== 0,
-      write: (lo1 & 2) !== 0,
-      exec: (hi0 & (1 << 20)) !== 0,
-      priv: (hi0 & (1 << 21)) !== 0,
-      prgi: (lo1 >>> 3) & 0x1ff,
-      last: (lo1 & 4) !== 0,
-    };
+    const d = PageRequestDesc.decode([ram.u64(gpa), ram.u64(gpa + 8)]);
+    return { sid: d.rid, pasid: d.pasidPresent ? d.pasid : -1, addr: d.addr, read: d.rdReq, write: d.wrReq, exec: d.exeReq, priv: d.pmReq, prgi: d.prgi, last: d.lpig };
   }
 
   private handle(req: GuestPrqRequest): void {

@@ -1,6 +1,23 @@
 // The guest's queued invalidation (Linux intel/dmar.c): a ring of 256 descriptors in guest RAM, each submission
 // followed by a wait descriptor whose status write the guest polls; the IQT write is the VM exit.
-import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_IQA_REG, DMAR_IQH_REG, DMAR_IQT_REG } from '@iommu-lab/hw-vtd/format';
+import {
+  DMA_FSTS_IQE,
+  DMA_GCMD_QIE,
+  DMA_GSTS_QIES,
+  DMAR_FSTS_REG,
+  DMAR_GCMD_REG,
+  DMAR_GSTS_REG,
+  DMAR_IQA_REG,
+  DMAR_IQH_REG,
+  DMAR_IQT_REG,
+  QI_CC_TYPE,
+  QI_DEIOTLB_TYPE,
+  QI_EIOTLB_TYPE,
+  QI_IOTLB_TYPE,
+  QI_IWD_TYPE,
+  QI_PC_TYPE,
+  QI_PGRP_RESP_TYPE,
+} from '@iommu-lab/hw-vtd/format';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestMmio } from '../mmio-regs.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
@@ -9,18 +26,6 @@ export const QI_LENGTH = 256;
 const QI_FREE = 0;
 const QI_IN_USE = 1;
 const QI_DONE = 2;
-const DMA_FSTS_IQE = 1 << 4;
-const DMA_GCMD_QIE = 1 << 26;
-const DMA_GSTS_QIES = 1 << 26;
-
-/** Descriptor types (VT-d 6.5.2) and granularities as the kernel's QI_* macros place them. */
-export const QI_CC_TYPE = 0x1;
-export const QI_IOTLB_TYPE = 0x2;
-export const QI_IWD_TYPE = 0x5;
-export const QI_EIOTLB_TYPE = 0x6;
-export const QI_PC_TYPE = 0x7;
-export const QI_DEIOTLB_TYPE = 0x8;
-export const QI_PGRP_RESP_TYPE = 0x9;
 /** QI_IWD_FENCE and QI_IWD_PRQ_DRAIN (PD) of a wait descriptor. */
 const QI_IWD_FENCE = 1 << 6;
 const QI_IWD_PRQ_DRAIN = 1 << 7;

@@ -1,8 +1,9 @@
 // The guest VT-d driver's SVA domain at a PASID (Linux intel/svm.c intel_svm_set_dev_pasid, pasid.c
 // intel_pasid_setup_first_level / intel_pasid_tear_down_entry, prq.c intel_iommu_drain_pasid_prq): a first-stage
 // PASID entry whose FSPTPTR is the process's CR3, DID 1, and the flushes caching mode asks for.
+import { PASID_ENTRY_PGTT_FL_ONLY } from '@iommu-lab/hw-vtd/format';
 import type { DeviceDomainInfo, IntelIommuGuest } from './iommu.js';
-import { encodePasidEntry, FLPT_DEFAULT_DID, PASID_ENTRY_PGTT_FL_ONLY } from './pasid.js';
+import { encodePasidEntry, FLPT_DEFAULT_DID } from './pasid.js';
 import { QiBatch } from './qi.js';
 
 /** The ATS invalidate queue depth the guest reads from the device (pci_ats_queue_depth; 0 means 32). */
