@@ -12,16 +12,10 @@ import {
   IOMMU_PGFAULT_PERM_PRIV,
   IOMMU_PGFAULT_PERM_READ,
   IOMMU_PGFAULT_PERM_WRITE,
-  iommu_hwpt_page_response,
-  iommu_hwpt_pgfault,
 } from '@iommu-lab/iommu-core';
-import { pollWaitAdd } from '@iommu-lab/platform';
 import type { IommufdBackend } from '../backends/iommufd.js';
+import { type HostPageFault, HostFaultQueue, writePageResponse } from '../vm/host-fault-queue.js';
 import type { ArmSmmuV3Device } from './smmuv3.js';
-
-const PGFAULT = iommu_hwpt_pgfault.size;
-/** Fault records taken per read(2). */
-const BATCH = 16;
 
 export interface SmmuV3PriStats {
   /** Fault records read from the host, records written to the guest, and responses written back. */
@@ -34,8 +28,7 @@ export interface SmmuV3PriStats {
 }
 
 export class SmmuV3Pri {
-  faultId = 0;
-  faultFd = -1;
+  private queue: HostFaultQueue | null = null;
   readonly stats: SmmuV3PriStats = { read: 0, queued: 0, responses: 0, answered: 0, lost: 0 };
   /** Groups handed to the guest and not answered yet: "sid:prgi" -> the host's cookie. */
   private readonly pending = new Map<string, { cookie: number; ssid: number }>();
@@ -44,29 +37,17 @@ export class SmmuV3Pri {
 
   /** The vIOMMU's FAULT queue (IOMMU_FAULT_QUEUE_ALLOC) on first use: the fault id nested HWPTs are allocated with. */
   faultQueue(be: IommufdBackend): number {
-    if (this.faultId) return this.faultId;
-    const q = be.faultQueueAlloc();
-    this.faultId = q.id;
-    this.faultFd = q.fd;
-    const vm = this.s.vm;
-    // The VMM thread sleeps in poll on the fd: the kernel's wake-up runs it; the main loop polls it too.
-    pollWaitAdd(vm.vmm.file(q.fd), () => this.drain());
-    vm.addFdHandler(q.fd, () => this.drain());
-    return q.id;
+    this.queue ??= new HostFaultQueue(this.s.vm, be, (f) => this.deliver(f), this.s.errors);
+    return this.queue.id;
   }
 
-  /** Reads every queued fault and hands it to the guest. */
-  drain(): void {
-    const proc = this.s.vm.vmm;
-    for (;;) {
-      const bytes = proc.read(this.faultFd, PGFAULT * BATCH);
-      if (bytes.length === 0) return;
-      for (let off = 0; off < bytes.length; off += PGFAULT) this.deliver(iommu_hwpt_pgfault.decode(bytes.subarray(off, off + PGFAULT)));
-    }
+  /** The fault object's ID, 0 before the first nested HWPT needed one. */
+  get faultId(): number {
+    return this.queue?.id ?? 0;
   }
 
   /** One host fault record (struct iommu_hwpt_pgfault) for the guest. */
-  deliver(f: ReturnType<typeof iommu_hwpt_pgfault.decode>): void {
+  deliver(f: HostPageFault): void {
     this.stats.read++;
     const s = this.s;
     const last = (f.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) !== 0;
@@ -140,11 +121,6 @@ export class SmmuV3Pri {
   }
 
   private write(cookie: number, code: number): void {
-    try {
-      this.s.vm.vmm.write(this.faultFd, iommu_hwpt_page_response.encode({ cookie, code }));
-    } catch (e) {
-      // The group went away meanwhile (its HWPT was detached and the kernel answered it).
-      this.s.errors.push(`page response (cookie ${cookie}) failed: ${(e as Error).message}`);
-    }
+    writePageResponse(this.s.vm, this.queue?.fd ?? -1, cookie, code, this.s.errors);
   }
 }

@@ -40,12 +40,17 @@ export class HostFaultQueue {
     }
   }
 
-  /** The page response for a group; it fails when the group went away meanwhile (detached and answered by the kernel). */
+  /** The page response for a group. */
   respond(cookie: number, code: number): void {
-    try {
-      this.vm.vmm.write(this.fd, iommu_hwpt_page_response.encode({ cookie, code }));
-    } catch (e) {
-      this.errors.push(`page response (cookie ${cookie}) failed: ${(e as Error).message}`);
-    }
+    writePageResponse(this.vm, this.fd, cookie, code, this.errors);
+  }
+}
+
+/** Writes a struct iommu_hwpt_page_response; a failure (the group went away, answered by the kernel) is reported. */
+export function writePageResponse(vm: Vm, fd: number, cookie: number, code: number, errors: string[]): void {
+  try {
+    vm.vmm.write(fd, iommu_hwpt_page_response.encode({ cookie, code }));
+  } catch (e) {
+    errors.push(`page response (cookie ${cookie}) failed: ${(e as Error).message}`);
   }
 }

@@ -1,11 +1,10 @@
 // A guest stage-1 DMA domain (Linux struct arm_smmu_domain with io-pgtable-arm ARM_64_LPAE_S1): an ASID and
 // AArch64 4 KiB-granule tables in guest RAM. Map/unmap only edit the tables; invalidation is tlb.ts.
+import { IOMMU_WRITE } from '@iommu-lab/iommu-core';
 import { A64, A64PageTable } from '@iommu-lab/platform';
 import type { GuestRam } from '../../vm/guest-ram.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
 
-export const IOMMU_READ = 1;
-export const IOMMU_WRITE = 2;
 /** MAIR index io-pgtable gives cacheable (IOMMU_CACHE) mappings; inner-shareable. */
 const MAIR_IDX_CACHE = 1;
 const SH_IS = 3;

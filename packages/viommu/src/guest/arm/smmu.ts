@@ -5,8 +5,6 @@ import { ATC_INV_SIZE_ALL, CMDQ_OP as OP, CR0_ATSCHK, CR0_CMDQEN, CR0_EVTQEN, CR
 import { SMMU_IRQ } from '../../arm-smmuv3/regs.js';
 import type { Vm, VmDevice } from '../../vm/vm.js';
 import { type FlushMode, GuestDmaApi } from '../dma-iommu.js';
-import type { GuestCacheTags } from '../intel/cache.js';
-import type { DmarDomain } from '../intel/domain.js';
 import { GuestMmio } from '../mmio-regs.js';
 import type { GuestPageAllocator } from '../page-alloc.js';
 import { GuestCdTable } from './cd-table.js';
@@ -252,10 +250,7 @@ export class ArmSmmuGuest {
     const m = this.probeDevice(dev.vfio.guestRid, dev.vfio.host.pasidBits, dev.vfio.host.ats, dev.vfio.host.pri);
     const d = this.allocDomain();
     this.attachDevice(m, d);
-    // GuestDmaApi is typed with intel's domain and cache tags but calls only map/unmap and flushRange/
-    // flushRangeNp/flushAll, which the arm domain and TLB ops provide with the same meaning.
-    const domain: Pick<DmarDomain, 'map' | 'unmap'> = d;
-    return new GuestDmaApi(domain as DmarDomain, this.tlb as unknown as GuestCacheTags, flush, 2 ** (d.ias - 12));
+    return new GuestDmaApi(d, this.tlb, flush, 2 ** (d.ias - 12));
   }
 
   /** The master's ATS is on (its STE has EATS and its ATC gets invalidations). */
