@@ -10,13 +10,13 @@ const NO_CHUNK: Uint32Array = new Uint32Array(0);
 // Table frames below 2 GiB take the int32 path for entry addresses (the JIT keeps it int32); larger ones the float path.
 
 /** Index into the level-L table (9 bits at 9 * (L - 1)) of a page number split into u32 halves: integer ops only. */
-export function index(lo32: number, hi32: number, level: number): number {
+function index(lo32: number, hi32: number, level: number): number {
   if (level < 4) return (lo32 >>> (9 * level - 9)) & 511;
   if (level === 4) return ((lo32 >>> 27) | (hi32 << 5)) & 511;
   return (hi32 >>> 4) & 511;
 }
 /** The frame an entry points at: address bits 51:12 of the entry, split into u32 halves. */
-export function entryPfn(lo: number, hi: number): number {
+function entryPfn(lo: number, hi: number): number {
   return (hi & 0xfffff) === 0 ? lo >>> 12 : (hi & 0xfffff) * 1048576 + (lo >>> 12);
 }
 
